@@ -1,0 +1,31 @@
+"""Shared fixtures. Real-data tests are marked ``realdata`` and skip when the data
+root (STBENCH_DATA, default ../shared/data next to the repository) lacks the files;
+.ci/run fails if any of them was skipped."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_root() -> Path:
+    env = os.environ.get("STBENCH_DATA")
+    return Path(env) if env else (REPO.parent / "shared" / "data")
+
+
+@pytest.fixture(scope="session")
+def real_data_root() -> Path:
+    root = shared_data_root()
+    if not (root / "README.md").exists() and not any(root.glob("*")) if root.exists() else True:
+        pytest.skip(f"real data root {root} not found (set STBENCH_DATA)")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _few_threads():
+    torch.set_num_threads(1)
+    yield
