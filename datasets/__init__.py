@@ -1,0 +1,86 @@
+"""The data layer: registered data sets (configs/datasets/*.yaml), readers and the protocol.
+
+Public entry points::
+
+    load_raw(name, data_root=None) -> RawSeries
+    load_windowed(name, data_root=None, in_steps=12, out_steps=12, split=None,
+                  max_steps=None, scaler_ignore_null=False) -> WindowedData
+    dataset_names(), dataset_spec(name), resolve_data_root(cli=None),
+    dataset_present(name, root), file_sha256(path)
+
+Names are canonical upper-case (METR-LA, PEMS04, ...) and matched case-insensitively.
+The data root is the CLI flag, else $STBENCH_DATA, else ./data; a data set's files live
+in ``<root>/<folder>/`` as named by its YAML.
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional, Sequence
+
+from .base import DataError, DatasetMeta, RawSeries
+from .download import file_sha256
+from .formats import FORMATS, ReadContext, missing_file_message
+from .protocol import WindowedData
+from .registry import (SpecError, data_format, dataset_files, dataset_names, dataset_present,
+                       dataset_spec, resolve_data_root)
+
+__all__ = [
+    "DataError", "DatasetMeta", "RawSeries", "SpecError", "WindowedData", "FORMATS",
+    "load_raw", "load_windowed", "dataset_names", "dataset_spec", "dataset_files",
+    "resolve_data_root", "dataset_present", "file_sha256",
+]
+
+
+def _verify_checksums(name: str, spec: dict, ctx: ReadContext) -> None:
+    """Files must have the YAML's size and sha256 where given (hashes cached by path+mtime+size)."""
+    for role, path in ctx.paths.items():
+        size = spec["files"][role]["size"]
+        if size is not None and path.stat().st_size != size:
+            raise DataError(f"{name}: size mismatch for {path}: {path.stat().st_size} bytes, expected "
+                            f"{size} (truncated or a different version; run "
+                            f"`python run_benchmark.py data download {name} --force`)")
+        want = spec["files"][role]["sha256"]
+        if want and path.is_file() and file_sha256(path) != want.lower():
+            raise DataError(f"{name}: checksum mismatch for {path}: sha256 {file_sha256(path)}, "
+                            f"expected {want.lower()} (corrupt or a different version; run "
+                            f"`python run_benchmark.py data download {name} --force`)")
+
+
+def load_raw(name: str, data_root: Optional[str | os.PathLike] = None) -> RawSeries:
+    """Read data set ``name`` from ``<data_root>/<folder>/`` exactly as published."""
+    spec = dataset_spec(name)
+    fmt = data_format(spec)
+    paths = dataset_files(name, data_root)
+    ctx = ReadContext(name=spec["name"], folder=resolve_data_root(data_root) / spec["folder"],
+                      paths=paths, options=spec["options"], graph=spec["graph"],
+                      null_value=spec["null_value"], time_start=spec["time"]["start"],
+                      step_minutes=spec["time"]["step_minutes"], file_specs=spec["files"],
+                      data_root=resolve_data_root(data_root))
+    missing = [missing_file_message(spec["name"], p, spec["files"][role], ctx.data_root)
+               for role, p in paths.items() if not p.is_file()]
+    if missing:  # one error naming every missing file, its exact path and how to get it
+        raise DataError("\n".join(missing))
+    _verify_checksums(spec["name"], spec, ctx)
+    return fmt.read(ctx)
+
+
+def truncate(raw: RawSeries, max_steps: Optional[int]) -> RawSeries:
+    """Keep only the first ``max_steps`` steps (smoke / cpu profiles); None keeps all."""
+    if max_steps is None or max_steps >= raw.num_steps:
+        return raw
+    if max_steps < 1:
+        raise DataError(f"{raw.name}: max_steps must be positive, got {max_steps}")
+    raw.values = raw.values[:max_steps]
+    raw.timestamps = raw.timestamps[:max_steps]
+    raw.extra = {**raw.extra, "truncated_to": int(max_steps)}
+    return raw
+
+
+def load_windowed(name: str, data_root: Optional[str | os.PathLike] = None, in_steps: int = 12,
+                  out_steps: int = 12, split: Optional[Sequence[float]] = None,
+                  max_steps: Optional[int] = None, scaler_ignore_null: bool = False) -> WindowedData:
+    """``load_raw`` + the protocol (split None = the data set's YAML default)."""
+    raw = truncate(load_raw(name, data_root), max_steps)
+    ratios = list(split) if split is not None else dataset_spec(name)["split"]
+    return WindowedData(raw, in_steps=in_steps, out_steps=out_steps, split=ratios,
+                        scaler_ignore_null=scaler_ignore_null)

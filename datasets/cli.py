@@ -1,0 +1,137 @@
+"""``python run_benchmark.py data {list,info,download,verify}``.
+
+* ``data list [--json]``: every registered data set with its format, folder and whether
+  all its files are present under the data root.
+* ``data info NAME [--json]``: loads the data set under the protocol and prints
+  ``WindowedData.info()`` (nodes, steps, windows per split, missing fraction, graph
+  edges, step, start, split, scaler).
+* ``data download NAME [--force]``: fetches the published files (resumable, checked).
+* ``data verify NAME``: sha256 of the present files against the YAML.
+
+Every subcommand takes ``--data-root DIR`` (else $STBENCH_DATA, else ./data).
+Data problems print one line ``error: ...`` and return exit code 1.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Callable
+
+from .base import DataError
+
+
+def _root_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-root", default=None, metavar="DIR",
+                   help="data root (default: $STBENCH_DATA, else ./data)")
+
+
+def _guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return fn(args)
+        except (DataError, KeyError) as exc:
+            msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            print(f"error: {msg}", file=sys.stderr)
+            return 1
+    run.__doc__ = fn.__doc__
+    return run
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """One row per registered data set: name, format, present, folder."""
+    from . import dataset_names, dataset_present, dataset_spec, resolve_data_root
+
+    root = resolve_data_root(args.data_root)
+    rows = []
+    for name in dataset_names():
+        spec = dataset_spec(name)
+        rows.append({"name": name, "format": spec["format"], "present": dataset_present(name, root),
+                     "folder": str(root / spec["folder"]) if spec["files"] else None,
+                     "files": [f["path"] for f in spec["files"].values()]})
+    if args.json:
+        print(json.dumps({"data_root": str(root), "datasets": rows}, indent=2))
+    else:
+        print(f"data root: {root}")
+        print(f"{'name':<16} {'format':<12} {'present':<8} folder")
+        for r in rows:
+            print(f"{r['name']:<16} {r['format']:<12} {'yes' if r['present'] else 'no':<8} "
+                  f"{r['folder'] or '(generated)'}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """Load NAME under the protocol and print WindowedData.info() (+ split, format, files)."""
+    from . import dataset_spec, load_windowed
+
+    spec = dataset_spec(args.name)
+    split = args.split if args.split else None
+    data = load_windowed(args.name, args.data_root, in_steps=args.in_steps, out_steps=args.out_steps,
+                         split=split, max_steps=args.max_steps)
+    info = data.info()
+    info["split"] = list(split or spec["split"])
+    info["format"] = spec["format"]
+    info["in_steps"], info["out_steps"] = data.in_steps, data.out_steps
+    info["files"] = [str(p) for p in data.raw.files]
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        for k, v in info.items():
+            print(f"{k:<18} {v}")
+    return 0
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    """Fetch every missing file of NAME into the data root."""
+    from .download import download_dataset
+
+    for st in download_dataset(args.name, args.data_root, force=args.force):
+        print(f"{st.status:<11} {st.path}  sha256 {st.sha256}" + (f"  ({st.message})" if st.message else ""))
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Check size and sha256 of NAME's present files; exit 1 on any mismatch or missing file."""
+    from .download import verify_dataset
+
+    bad = 0
+    for st in verify_dataset(args.name, args.data_root):
+        bad += st.status in ("mismatch", "missing")
+        note = "  (no sha256 in the YAML: could not verify)" if st.status == "unverified" else ""
+        print(f"{st.status:<11} {st.path}" + (f"  sha256 {st.sha256}" if st.sha256 else "") + note
+              + (f"\n            {st.message}" if st.message else ""))
+    return 1 if bad else 0
+
+
+def add_data_commands(subparsers) -> None:
+    """Add the ``data`` command and its sub-commands to an argparse subparsers object."""
+    p = subparsers.add_parser("data", help="list, inspect, download and verify data sets",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+    q = sub.add_parser("list", help="registered data sets and whether their files are present")
+    q.add_argument("--json", action="store_true", help="print JSON")
+    _root_arg(q)
+    q.set_defaults(func=_guarded(cmd_list))
+
+    q = sub.add_parser("info", help="nodes, steps, windows, missing fraction, graph edges of a data set")
+    q.add_argument("name")
+    q.add_argument("--json", action="store_true", help="print one JSON object")
+    q.add_argument("--in-steps", type=int, default=12)
+    q.add_argument("--out-steps", type=int, default=12)
+    q.add_argument("--split", type=float, nargs=3, default=None, metavar=("TRAIN", "VAL", "TEST"))
+    q.add_argument("--max-steps", type=int, default=None, help="keep only the first K steps")
+    _root_arg(q)
+    q.set_defaults(func=_guarded(cmd_info))
+
+    q = sub.add_parser("download", help="fetch a data set's published files (resumable, checked)")
+    q.add_argument("name")
+    q.add_argument("--force", action="store_true", help="fetch again even if the files are present")
+    _root_arg(q)
+    q.set_defaults(func=_guarded(cmd_download))
+
+    q = sub.add_parser("verify", help="sha256 of a data set's present files against its YAML")
+    q.add_argument("name")
+    _root_arg(q)
+    q.set_defaults(func=_guarded(cmd_verify))
