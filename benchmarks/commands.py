@@ -1,0 +1,111 @@
+"""Engine subcommands: run, report, list, perf."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _cmd_run(args) -> int:
+    from benchmarks.config import ConfigError
+    from benchmarks.runner import run_suite
+    from datasets.base import DataError
+
+    try:
+        res = run_suite(args.suite, profile=args.profile, seeds=args.seeds, only=args.only,
+                        dry_run=args.dry_run, out=args.out, data_root=args.data_root,
+                        retry_failed=args.retry_failed, report=not args.no_report)
+    except (ConfigError, DataError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 1 if res.get("failed") else 0
+
+
+def _cmd_report(args) -> int:
+    from benchmarks.runner import make_report
+    from benchmarks.store import ResultsStore
+
+    out = Path(args.dir)
+    if not (out / "runs").is_dir() and not (out / "results.csv").exists():
+        print(f"error: {out} holds no runs/ directory nor results.csv", file=sys.stderr)
+        return 2
+    if (out / "runs").is_dir():
+        ResultsStore(out).write_results_csv()
+    make_report(out)
+    return 0
+
+
+def _cmd_list(args) -> int:
+    import datasets
+    import models
+    import pruning
+    from pruning.base import PRUNERS
+
+    info = {"datasets": datasets.dataset_names(), "models": models.MODELS.names(),
+            "strategies": PRUNERS.names()}
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        for k, v in info.items():
+            print(f"{k}: {', '.join(v)}")
+    return 0
+
+
+def _cmd_perf(args) -> int:
+    if args.what == "models":
+        from benchmarks import perf_models
+        res = perf_models.measure_models(names=args.models, batch_size=args.batch_size,
+                                         iters=args.iters, threads=args.threads)
+    else:
+        from benchmarks import perf_pruning
+        res = perf_pruning.measure_pruning(strategies=args.strategies, epochs=args.epochs,
+                                           threads=args.threads, data_root=args.data_root)
+    text = json.dumps(res, indent=2, sort_keys=True)
+    if args.out:
+        from benchmarks.store import atomic_write_text
+        atomic_write_text(Path(args.out), text + "\n")
+    if args.json or not args.out:
+        print(text)
+    return 0
+
+
+def add_engine_commands(sub) -> None:
+    p = sub.add_parser("run", help="run a YAML suite (a grid of runs), resumably, then report",
+                       description="Run every pending cell of SUITE.yaml; finished cells are skipped.")
+    p.add_argument("suite", help="suite YAML, e.g. configs/quick.yaml")
+    p.add_argument("--profile", choices=("smoke", "cpu", "paper"), help="override the suite's profile")
+    p.add_argument("--seeds", type=int, nargs="+", help="override the seed list")
+    p.add_argument("--only", action="append", metavar="KEY=VALUE[,KEY=VALUE]",
+                   help="restrict the grid (keys: dataset, model, strategy, pruner, ratio, seed, experiment; "
+                        "'|' separates alternatives); may repeat")
+    p.add_argument("--dry-run", action="store_true", help="list the grid with each cell's status; run nothing")
+    p.add_argument("--out", help="results directory (default results/<suite name>)")
+    p.add_argument("--data-root", help="data root (default: $STBENCH_DATA, else ./data)")
+    p.add_argument("--retry-failed", action="store_true", help="rerun cells recorded as failed")
+    p.add_argument("--no-report", action="store_true", help="skip the report at the end")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("report", help="tables and figures from a results directory",
+                       description="Rebuild results.csv from DIR/runs (if present), then tables and figures.")
+    p.add_argument("dir", help="results directory (holds runs/ and results.csv)")
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("list", help="registered data sets, models and strategies")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("perf", help="throughput benchmarks (not tests)",
+                       description="perf models: train/inference samples per second per model; "
+                                   "perf pruning: pruner overhead and wall-clock efficiency per strategy.")
+    p.add_argument("what", choices=("models", "pruning"))
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--out", help="also write the JSON to this file")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--models", nargs="+", help="perf models: which models (default all)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--iters", type=int, default=5)
+    p.add_argument("--strategies", nargs="+", help="perf pruning: which strategies (default all)")
+    p.add_argument("--epochs", type=int, default=4, help="perf pruning: epochs per measured run")
+    p.add_argument("--data-root", help="data root")
+    p.set_defaults(func=_cmd_perf)

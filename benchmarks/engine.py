@@ -1,0 +1,237 @@
+"""The training engine: the only place where a data set, a model and a pruner meet.
+
+Per epoch e::
+
+    sel = pruner.select(e)                                   # pruner time
+    for batch b of a seeded permutation of sel.indices:      # train-loop time
+        x, y, m = data.gather("train", b)
+        p = scaler.inverse(model(x))
+        l_i = sum_hn m |p - y| / sum_hn m                     # per-sample masked MAE
+        loss = mean_i(w_i * l_i); backward; clip; step
+    pruner.update(ids, l, el2n)                              # pruner time
+    validate (masked metrics, sums and counts)               # eval time
+
+The losses stay on the device until the end of the epoch (one host sync per epoch).
+The best-validation weights are kept in memory and evaluated once on the test split.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+import torch
+
+from benchmarks.registry import Registry
+from datasets.metrics import MaskedMetrics, per_sample_masked_mae, per_sample_sq_error
+
+OPTIMIZERS: Registry = Registry("optimizer")
+
+
+@OPTIMIZERS.register("adam")
+def _adam(params, cfg):
+    return torch.optim.Adam(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+
+
+@OPTIMIZERS.register("adamw")
+def _adamw(params, cfg):
+    return torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+
+
+@OPTIMIZERS.register("sgd")
+def _sgd(params, cfg):
+    return torch.optim.SGD(params, lr=cfg["lr"], momentum=cfg.get("momentum", 0.9),
+                           weight_decay=cfg["weight_decay"])
+
+
+class DivergenceError(RuntimeError):
+    """The training loss became NaN or inf."""
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    train_seconds: float
+    eval_seconds: float
+    pruner_seconds: float
+    wall_seconds: float  # cumulative train + eval + pruner seconds since the start
+    sample_passes: int
+    steps: int
+    kept_fraction: float
+    weight_sum: float
+    train_loss: float
+    val_mae: float
+    lr: float
+    pruner_info: dict = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    test: Dict[str, float]
+    test_per_step: Dict[str, list]
+    best_epoch: int
+    val_mae_best: float
+    epochs: List[EpochRecord]
+    n_train: int
+    params: int
+    data_files: List[str]
+    selected_digest: str  # sha256 over every epoch's selected indices (determinism checks)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch and numpy's legacy global RNG once, at the start of a run."""
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+@torch.no_grad()
+def evaluate(model, data, split: str, batch_size: int) -> MaskedMetrics:
+    """Masked metrics over a whole split; the last partial batch is kept."""
+    model.eval()
+    met = MaskedMetrics(data.out_steps, device=data.series.device)
+    n = data.num_windows(split)
+    for s in range(0, n, batch_size):
+        idx = torch.arange(s, min(s + batch_size, n))
+        x, y, m = data.gather(split, idx)
+        pred = data.scaler.inverse(model(x)[..., 0])
+        met.update(pred, y, m)
+    return met
+
+
+def build_run(cfg: dict, data_root=None, data=None):
+    """Data set, model and pruner for a resolved run config (``data``: a prepared WindowedData)."""
+    import datasets
+    import models
+    from pruning.base import PruneContext, build_pruner
+
+    dcfg = cfg["dataset"]
+    data = data or datasets.load_windowed(dcfg["name"], data_root=data_root, in_steps=dcfg["in_steps"],
+                                  out_steps=dcfg["out_steps"], split=dcfg["split"],
+                                  max_steps=dcfg["max_steps"],
+                                  scaler_ignore_null=dcfg["scaler_ignore_null"])
+    model = models.build_model(cfg["model"]["name"], data.meta, **cfg["model"]["params"])
+    tc = data.train_context()
+    ctx = PruneContext(n=data.num_windows("train"), epochs=cfg["train"]["epochs"], seed=cfg["seed"],
+                       values=tc["values"], starts=tc["starts"], in_steps=tc["in_steps"],
+                       out_steps=tc["out_steps"], adj=tc["adj"])
+    s = cfg["strategy"]
+    t0 = time.perf_counter()
+    pruner = build_pruner(s["name"], ctx, ratio=s["ratio"], **s["params"])
+    pruner.setup_seconds = time.perf_counter() - t0  # precomputed scores count as pruner time
+    return data, model, pruner
+
+
+def train(cfg: dict, data_root=None, on_epoch: Optional[Callable[[EpochRecord], None]] = None,
+          progress: bool = False, data=None) -> RunResult:
+    """Train one resolved run config; returns metrics and per-epoch records.
+
+    Raises DivergenceError if the training loss becomes non-finite.
+    """
+    import hashlib
+
+    tcfg = cfg["train"]
+    if tcfg.get("threads"):
+        torch.set_num_threads(int(tcfg["threads"]))
+    seed_everything(cfg["seed"])
+    device = torch.device(tcfg.get("device", "cpu"))
+    data, model, pruner = build_run(cfg, data_root, data)
+    data.to(device)
+    model.to(device)
+    opt = OPTIMIZERS.get(tcfg["optimizer"])(model.parameters(), tcfg)
+    sched = (torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(tcfg["milestones"]), gamma=tcfg["gamma"])
+             if tcfg["milestones"] else None)
+    n_train = data.num_windows("train")
+    bs, ebs, clip = int(tcfg["batch_size"]), int(tcfg["eval_batch_size"]), tcfg.get("clip")
+    epochs = int(tcfg["epochs"])
+    order_rng = np.random.default_rng([int(cfg["seed"]), 0x5EED])  # the engine's own shuffle stream
+    digest = hashlib.sha256()
+    best_state, best_val, best_epoch = None, math.inf, -1
+    records: List[EpochRecord] = []
+    wall = 0.0
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=epochs, desc=f"{cfg['model']['name']}/{cfg['strategy']['label']}", leave=False)
+    for epoch in range(epochs):
+        t0 = time.perf_counter()
+        sel = pruner.select(epoch)
+        t_select = time.perf_counter() - t0
+        if epoch == 0:
+            t_select += getattr(pruner, "setup_seconds", 0.0)
+        digest.update(np.ascontiguousarray(sel.indices).tobytes())
+
+        # ---- train loop
+        model.train()
+        t1 = time.perf_counter()
+        perm = order_rng.permutation(len(sel.indices))
+        ids = torch.from_numpy(sel.indices[perm])
+        wts = torch.from_numpy(sel.weights[perm]).to(device)
+        losses, el2ns = [], []
+        loss_sum = torch.zeros((), device=device)
+        steps = 0
+        for s in range(0, len(ids), bs):
+            b_ids = ids[s:s + bs]
+            x, y, m = data.gather("train", b_ids)
+            pred = data.scaler.inverse(model(x)[..., 0])
+            per = per_sample_masked_mae(pred, y, m)
+            loss = (wts[s:s + bs] * per).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), float(clip))
+            opt.step()
+            steps += 1
+            with torch.no_grad():
+                d = per.detach()
+                losses.append(d)
+                el2ns.append(per_sample_sq_error(pred.detach(), y, m))
+                loss_sum += d.sum()
+        all_loss = torch.cat(losses).cpu().numpy() if losses else np.zeros(0, np.float32)
+        all_el2n = torch.cat(el2ns).cpu().numpy() if el2ns else np.zeros(0, np.float32)
+        t_train = time.perf_counter() - t1
+        train_loss = float(loss_sum) / max(1, len(ids))
+        if not math.isfinite(train_loss):
+            raise DivergenceError(f"training loss is {train_loss} at epoch {epoch}")
+
+        t2 = time.perf_counter()
+        pruner.update(ids.numpy(), all_loss, el2n=all_el2n)
+        t_update = time.perf_counter() - t2
+        lr = float(opt.param_groups[0]["lr"])
+        if sched is not None:
+            sched.step()
+
+        # ---- validation
+        t3 = time.perf_counter()
+        val = evaluate(model, data, "val", ebs).compute(()) if data.num_windows("val") else {"mae": train_loss}
+        t_eval = time.perf_counter() - t3
+        val_mae = val["mae"]
+        if val_mae < best_val or best_state is None:
+            best_val, best_epoch = val_mae, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        wall += t_train + t_eval + t_select + t_update
+        rec = EpochRecord(epoch=epoch, train_seconds=t_train, eval_seconds=t_eval,
+                          pruner_seconds=t_select + t_update, wall_seconds=wall,
+                          sample_passes=int(len(ids)), steps=steps, kept_fraction=len(ids) / n_train,
+                          weight_sum=float(sel.weights.sum()), train_loss=train_loss, val_mae=float(val_mae),
+                          lr=lr, pruner_info=dict(pruner.extra_info() or {}))
+        records.append(rec)
+        if on_epoch:
+            on_epoch(rec)
+        if bar is not None:
+            bar.set_postfix(loss=f"{train_loss:.3f}", val=f"{val_mae:.3f}", kept=f"{rec.kept_fraction:.2f}")
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    model.load_state_dict(best_state)
+    test = evaluate(model, data, "test", ebs)
+    from models import count_params
+    return RunResult(test=test.compute(), test_per_step=test.per_step(), best_epoch=best_epoch,
+                     val_mae_best=float(best_val), epochs=records, n_train=n_train,
+                     params=count_params(model), data_files=[str(f) for f in data.raw.files],
+                     selected_digest=digest.hexdigest())

@@ -1,0 +1,94 @@
+"""The environment a run happened in (env.json): code version, software, hardware, data."""
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Iterable
+
+REPO = Path(__file__).resolve().parents[1]
+_SHA_CACHE: dict = {}
+
+
+def sha256_file(path: Path) -> str:
+    """sha256 of a file, cached per (path, size, mtime)."""
+    p = Path(path)
+    st = p.stat()
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        h = hashlib.sha256()
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        _SHA_CACHE[key] = h.hexdigest()
+    return _SHA_CACHE[key]
+
+
+@functools.lru_cache(maxsize=1)
+def _git_state_cached() -> tuple:
+    return tuple(git_state_now().items())
+
+
+def git_state() -> dict:
+    """Commit and dirty flag, read once per process (a grid runs on one checkout)."""
+    return dict(_git_state_cached())
+
+
+def git_state_now() -> dict:
+    def run(*args):
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10)
+    try:
+        commit = run("rev-parse", "HEAD").stdout.strip() or None
+        dirty = bool(run("status", "--porcelain", "--untracked-files=no").stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = None, None
+    return {"commit": commit, "dirty": dirty}
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info() -> dict:
+    import torch
+
+    return {**_static_machine_info(), "torch_threads": torch.get_num_threads()}
+
+
+@functools.lru_cache(maxsize=1)
+def _static_machine_info() -> dict:
+    import torch
+
+    info = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "cuda": torch.cuda.is_available(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+    for mod in ("torch_geometric", "numpy", "pandas", "scipy"):
+        try:
+            info[mod] = __import__(mod).__version__
+        except Exception:  # pragma: no cover - optional
+            info[mod] = None
+    return info
+
+
+def run_env(seed: int, data_files: Iterable[str] = ()) -> dict:
+    return {
+        "git": git_state(),
+        "machine": machine_info(),
+        "seed": seed,
+        "data_files": {str(f): sha256_file(Path(f)) for f in data_files if Path(f).is_file()},
+    }

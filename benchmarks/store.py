@@ -1,0 +1,200 @@
+"""The results store: one directory per run, atomic files, a lock per run.
+
+Layout of a results directory ``OUT``::
+
+    OUT/runs/<run_id>/config.yaml     resolved config (the run's identity is its sha256)
+                     /env.json        git commit + dirty flag, versions, CPU/GPU, threads, data sha256
+                     /curve.csv       per epoch: wall-clock, train loss, val MAE, kept fraction, ...
+                     /timing.json     per epoch: train / eval / pruner seconds, passes, steps
+                     /metrics.json    written LAST: test metrics overall and at horizons 3/6/12
+                     /failed.json     instead of metrics.json when the run diverged or crashed
+    OUT/results.csv                   one row per run, rebuilt from the run directories
+
+A run whose directory holds metrics.json (or failed.json) is done and skipped, so an
+interrupted grid resumes where it stopped. Every file is written to a temp file and
+renamed. A run is claimed with an exclusive ``flock`` on ``runs/<run_id>.lock``: a
+second runner skips it, and the lock vanishes with the process (even on SIGKILL).
+"""
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional
+
+import yaml
+
+RESULT_COLUMNS = [
+    "run_id", "dataset", "model", "strategy", "pruner", "ratio", "seed", "profile",
+    "status", "error", "params",
+    "mae", "rmse", "mape", "mae@3", "rmse@3", "mape@3", "mae@6", "rmse@6", "mape@6",
+    "mae@12", "rmse@12", "mape@12",
+    "val_mae_best", "best_epoch", "epochs", "train_seconds", "eval_seconds", "pruner_seconds",
+    "total_seconds", "sample_passes", "full_sample_passes", "steps", "kept_fraction",
+]
+CURVE_COLUMNS = ["epoch", "wall_seconds", "train_seconds", "eval_seconds", "pruner_seconds",
+                 "train_loss", "val_mae", "kept_fraction", "sample_passes", "steps", "lr"]
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def atomic_write_json(path: Path, obj) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def csv_text(rows: Iterable[dict], columns: List[str]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow(r)
+    return buf.getvalue()
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        return repr(round(v, 10))
+    return v
+
+
+class RunLock:
+    """Exclusive, non-blocking claim on one run (``flock`` on a lock file)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.fd: Optional[int] = None
+
+    def acquire(self) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+        return True
+
+    def release(self) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+class ResultsStore:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.runs = self.root / "runs"
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.runs / run_id
+
+    def is_done(self, run_id: str) -> bool:
+        d = self.run_dir(run_id)
+        return (d / "metrics.json").exists() or (d / "failed.json").exists()
+
+    def status(self, run_id: str) -> str:
+        d = self.run_dir(run_id)
+        if (d / "metrics.json").exists():
+            return "finished"
+        if (d / "failed.json").exists():
+            return "failed"
+        return "pending"
+
+    def lock(self, run_id: str) -> RunLock:
+        return RunLock(self.runs / f"{run_id}.lock")
+
+    def clear_failed(self, run_id: str) -> None:
+        f = self.run_dir(run_id) / "failed.json"
+        if f.exists():
+            f.unlink()
+
+    # ---------------------------------------------------------------- writing one run
+    def start(self, run_id: str, config: dict, env: dict) -> Path:
+        d = self.run_dir(run_id)
+        d.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(d / "config.yaml", yaml.safe_dump(config, sort_keys=True))
+        atomic_write_json(d / "env.json", env)
+        return d
+
+    def write_epoch(self, run_id: str, records: List[dict]) -> None:
+        """Rewrite curve.csv and timing.json with the epochs so far (atomic)."""
+        d = self.run_dir(run_id)
+        atomic_write_text(d / "curve.csv", csv_text(({k: _fmt(r[k]) for k in CURVE_COLUMNS} for r in records),
+                                                    CURVE_COLUMNS))
+        atomic_write_json(d / "timing.json", {"epochs": records})
+
+    def finish(self, run_id: str, metrics: dict) -> None:
+        atomic_write_json(self.run_dir(run_id) / "metrics.json", metrics)
+
+    def fail(self, run_id: str, reason: str, detail: str = "") -> None:
+        atomic_write_json(self.run_dir(run_id) / "failed.json", {"status": "failed", "error": reason,
+                                                                 "detail": detail})
+
+    # ---------------------------------------------------------------- aggregate
+    def rows(self) -> List[dict]:
+        """One row per run directory with a metrics.json or failed.json, sorted by run_id."""
+        out = []
+        if not self.runs.is_dir():
+            return out
+        for d in sorted(p for p in self.runs.iterdir() if p.is_dir()):
+            cfg_path = d / "config.yaml"
+            if not cfg_path.exists():
+                continue
+            cfg = yaml.safe_load(cfg_path.read_text())
+            row = {
+                "run_id": d.name, "dataset": cfg["dataset"]["name"], "model": cfg["model"]["name"],
+                "strategy": cfg["strategy"]["label"], "pruner": cfg["strategy"]["name"],
+                "ratio": cfg["strategy"]["ratio"], "seed": cfg["seed"], "profile": cfg["profile"],
+            }
+            if (d / "metrics.json").exists():
+                m = json.loads((d / "metrics.json").read_text())
+                row.update({"status": "finished", "error": ""})
+                row.update({k: m["test"].get(k) for k in ("mae", "rmse", "mape", "mae@3", "rmse@3", "mape@3",
+                                                           "mae@6", "rmse@6", "mape@6", "mae@12", "rmse@12",
+                                                           "mape@12")})
+                row.update({k: m.get(k) for k in ("params", "val_mae_best", "best_epoch", "epochs",
+                                                   "train_seconds", "eval_seconds", "pruner_seconds",
+                                                   "total_seconds", "sample_passes", "full_sample_passes",
+                                                   "steps", "kept_fraction")})
+            elif (d / "failed.json").exists():
+                f = json.loads((d / "failed.json").read_text())
+                row.update({"status": "failed", "error": f.get("error", "")})
+            else:
+                continue
+            out.append({k: _fmt(v) for k, v in row.items()})
+        return out
+
+    def write_results_csv(self) -> Path:
+        path = self.root / "results.csv"
+        atomic_write_text(path, csv_text(self.rows(), RESULT_COLUMNS))
+        return path
