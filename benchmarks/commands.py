@@ -3,23 +3,40 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 
+#: run flags that override the suite's ``launcher:`` block (argparse dest = block key)
+LAUNCH_FLAGS = ("workers", "gpus", "cluster", "partition", "time_min", "gpus_per_job", "cpus_per_job",
+                "tasks_per_job", "mem_gb", "array_parallelism", "account", "qos", "constraint")
+
+
+def _launch_overrides(args) -> dict:
+    over = {k: getattr(args, k, None) for k in LAUNCH_FLAGS}
+    if over["gpus"] == []:  # bare --gpus: every visible GPU
+        over["gpus"] = "all"
+    return over
+
+
 def _cmd_run(args) -> int:
+    from benchmarks import distributed
     from benchmarks.config import ConfigError
     from benchmarks.runner import run_suite
     from datasets.base import DataError
 
     try:
-        res = run_suite(args.suite, profile=args.profile, seeds=args.seeds, only=args.only,
-                        dry_run=args.dry_run, out=args.out, data_root=args.data_root,
-                        retry_failed=args.retry_failed, report=not args.no_report)
+        with distributed.session():  # joins the process group under torchrun, else nothing
+            res = run_suite(args.suite, profile=args.profile, seeds=args.seeds, only=args.only,
+                            dry_run=args.dry_run, out=args.out, data_root=args.data_root,
+                            retry_failed=args.retry_failed, report=not args.no_report,
+                            launcher=args.launcher, launch=_launch_overrides(args), wait=not args.no_wait)
     except (ConfigError, DataError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun, say it once
+            print(f"error: {e}", file=sys.stderr)
         return 2
-    return 1 if res.get("failed") else 0
+    return 1 if res.get("failed") or res.get("lost") else 0
 
 
 def _cmd_report(args) -> int:
@@ -84,6 +101,35 @@ def add_engine_commands(sub) -> None:
     p.add_argument("--data-root", help="data root (default: $STBENCH_DATA, else ./data)")
     p.add_argument("--retry-failed", action="store_true", help="rerun cells recorded as failed")
     p.add_argument("--no-report", action="store_true", help="skip the report at the end")
+    g = p.add_argument_group(
+        "launching (defaults: the suite's launcher: block; see docs/scaling.md)",
+        "One run on K processes (DDP): torchrun --nproc_per_node=K run_benchmark.py run SUITE.yaml")
+    g.add_argument("--launcher", choices=("local", "submitit"), default="local",
+                   help="local: this machine (default: one run after another in this process); "
+                        "submitit: one SLURM job per pending cell, as a job array")
+    g.add_argument("--workers", type=int, metavar="K",
+                   help="local: K worker processes, one per GPU (the first K visible), or K CPU workers "
+                        "sharing the cores when no GPU is visible")
+    g.add_argument("--gpus", nargs="*", metavar="ID",
+                   help="local: one worker per GPU, CUDA_VISIBLE_DEVICES set per worker; no IDs = every "
+                        "visible GPU")
+    g.add_argument("--cluster", choices=("slurm", "local", "debug"),
+                   help="submitit: slurm (default), local (jobs as local processes, for tests) or debug "
+                        "(in this process)")
+    g.add_argument("--partition", help="submitit: SLURM partition")
+    g.add_argument("--time-min", type=int, metavar="MIN", help="submitit: time limit per job in minutes")
+    g.add_argument("--gpus-per-job", type=int, metavar="N", help="submitit: GPUs per job")
+    g.add_argument("--cpus-per-job", type=int, metavar="N", help="submitit: CPUs per job")
+    g.add_argument("--tasks-per-job", type=int, metavar="N",
+                   help="submitit: processes per job; > 1 trains each run with DDP over N ranks")
+    g.add_argument("--mem-gb", type=float, metavar="GB", help="submitit: memory per job")
+    g.add_argument("--array-parallelism", type=int, metavar="N",
+                   help="submitit: at most N jobs of the array at once")
+    g.add_argument("--account", help="submitit: SLURM account")
+    g.add_argument("--qos", help="submitit: SLURM QOS")
+    g.add_argument("--constraint", help="submitit: SLURM node constraint")
+    g.add_argument("--no-wait", action="store_true",
+                   help="submitit: return once submitted (then: report DIR when the jobs are done)")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("report", help="tables and figures from a results directory",

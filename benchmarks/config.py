@@ -13,6 +13,7 @@ A suite YAML lists grid axes and overrides::
     profiles: {cpu: {train: {epochs: 40}}}
     experiments:                 # optional sub-grids; each block overrides the axes above
       - {name: main, strategies: [full, infobatch]}
+    launcher: {partition: gpu, time_min: 120, gpus_per_job: 1}   # how to run it (docs/scaling.md)
 
 Precedence of a run's settings, low to high: engine defaults < model YAML `train`
 < model YAML per data set < model YAML per profile < configs/profiles/<profile>.yaml
@@ -78,9 +79,68 @@ DATASET_TYPES = {
 }
 OVERRIDE_KEYS = ("train", "dataset", "model_params", "strategy_params")
 AXIS_KEYS = ("datasets", "models", "strategies", "ratios", "seeds")
-SUITE_KEYS = ("name", "description", "profile", "out", "experiments", "profiles") + AXIS_KEYS + OVERRIDE_KEYS
+SUITE_KEYS = (("name", "description", "profile", "out", "experiments", "profiles", "launcher")
+              + AXIS_KEYS + OVERRIDE_KEYS)
 BLOCK_KEYS = ("name", "description", "profiles") + AXIS_KEYS + OVERRIDE_KEYS
 STRATEGY_KEYS = ("name", "label", "ratio", "ratios", "params")
+
+
+# The suite's optional ``launcher:`` block: how the grid is run (not part of any run's
+# identity). CLI flags (run --help) override it. See docs/scaling.md.
+LAUNCHER_DEFAULTS: Dict[str, Any] = {
+    # --launcher local
+    "workers": None,          # worker processes (None: one, sequential = the default behaviour)
+    "gpus": None,             # "all" or a list of GPU ids: one worker per GPU (CUDA_VISIBLE_DEVICES)
+    # --launcher submitit: one job per pending cell, as a SLURM job array
+    "cluster": "slurm",       # slurm | local (subprocesses, for tests) | debug (in-process)
+    "partition": None,
+    "time_min": 60,           # per job
+    "gpus_per_job": 0,
+    "cpus_per_job": 4,
+    "tasks_per_job": 1,       # > 1: one run on several processes (DDP), one task per GPU
+    "mem_gb": None,
+    "array_parallelism": 32,  # jobs of the array running at once
+    "account": None,
+    "qos": None,
+    "constraint": None,
+    "job_name": None,         # default stbench-<suite name>
+    "setup": [],              # shell lines run before each job (module load ..., source venv)
+    "slurm_extra": {},        # more sbatch options, e.g. {exclusive: true, reservation: x}
+}
+LAUNCHER_TYPES = {
+    "workers": (int, type(None)), "gpus": (list, str, type(None)), "cluster": (str,),
+    "partition": (str, type(None)), "time_min": (int,), "gpus_per_job": (int,), "cpus_per_job": (int,),
+    "tasks_per_job": (int,), "mem_gb": (int, float, type(None)), "array_parallelism": (int,),
+    "account": (str, type(None)), "qos": (str, type(None)), "constraint": (str, type(None)),
+    "job_name": (str, type(None)), "setup": (list,), "slurm_extra": (dict,),
+}
+CLUSTERS = ("slurm", "local", "debug")
+_LAUNCHER_MIN = {"workers": 1, "time_min": 1, "gpus_per_job": 0, "cpus_per_job": 1, "tasks_per_job": 1,
+                 "array_parallelism": 1}
+
+
+def check_launcher(block: Optional[dict], where: str) -> dict:
+    """Validate a ``launcher:`` mapping (or CLI overrides) and fill in LAUNCHER_DEFAULTS."""
+    if block is None:
+        block = {}
+    if not isinstance(block, dict):
+        raise ConfigError(f"{where}: expected a mapping with keys {', '.join(LAUNCHER_TYPES)}")
+    _check_types(block, LAUNCHER_TYPES, where)
+    out = deep_merge(LAUNCHER_DEFAULTS, block)
+    if out["cluster"] not in CLUSTERS:
+        raise ConfigError(f"{where}.cluster: unknown cluster {out['cluster']!r}; "
+                          f"valid choices: {', '.join(CLUSTERS)}")
+    for k, lo in _LAUNCHER_MIN.items():
+        if out[k] is not None and out[k] < lo:
+            raise ConfigError(f"{where}.{k}: must be >= {lo}, got {out[k]}")
+    gpus = out["gpus"]
+    if isinstance(gpus, str) and gpus != "all":
+        raise ConfigError(f"{where}.gpus: expected 'all' or a list of GPU ids, got {gpus!r}")
+    if isinstance(gpus, list) and not all(isinstance(g, (int, str)) and not isinstance(g, bool) for g in gpus):
+        raise ConfigError(f"{where}.gpus: GPU ids must be integers or strings, got {gpus!r}")
+    if not all(isinstance(x, str) for x in out["setup"]):
+        raise ConfigError(f"{where}.setup: expected a list of shell lines (strings), got {out['setup']!r}")
+    return out
 
 
 def deep_merge(base: dict, over: Optional[dict]) -> dict:
@@ -340,6 +400,7 @@ def load_suite(path: Path, profile: Optional[str] = None, seeds: Optional[Iterab
     where = str(path)
     _check_keys(suite, SUITE_KEYS, where)
     _check_overrides(suite, where)
+    launcher = check_launcher(suite.get("launcher"), f"{where}.launcher")
     prof = profile or suite.get("profile") or "cpu"
     if prof not in PROFILES:
         raise ConfigError(f"{where}: profile {prof!r} unknown; valid: {', '.join(PROFILES)}")
@@ -385,6 +446,7 @@ def load_suite(path: Path, profile: Optional[str] = None, seeds: Optional[Iterab
                     seen.add(spec.hash)
                     specs.append(spec)
     suite = dict(suite)
+    suite["launcher"] = launcher
     suite["profile"] = prof
     suite.setdefault("name", path.stem)
     return suite, specs

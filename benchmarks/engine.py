@@ -13,6 +13,11 @@ Per epoch e::
 
 The losses stay on the device until the end of the epoch (one host sync per epoch).
 The best-validation weights are kept in memory and evaluated once on the test split.
+
+Under torchrun (``dist.active``, see benchmarks/distributed.py) every rank runs this same
+loop on its share of the shuffled selection with batch B / W, the model wrapped in
+DistributedDataParallel; the per-sample losses are all-gathered before ``pruner.update``
+and the evaluation sums are all-reduced. Without torchrun nothing of that runs.
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 import torch
 
+from benchmarks import distributed
 from benchmarks.registry import Registry
 from datasets.metrics import MaskedMetrics, per_sample_masked_mae, per_sample_sq_error
 
@@ -79,6 +85,7 @@ class RunResult:
     params: int
     data_files: List[str]
     selected_digest: str  # sha256 over every epoch's selected indices (determinism checks)
+    world_size: int = 1  # processes that trained the run (torchrun)
 
 
 def seed_everything(seed: int) -> None:
@@ -91,16 +98,22 @@ def seed_everything(seed: int) -> None:
 
 
 @torch.no_grad()
-def evaluate(model, data, split: str, batch_size: int) -> MaskedMetrics:
-    """Masked metrics over a whole split; the last partial batch is kept."""
+def evaluate(model, data, split: str, batch_size: int, dist=None) -> MaskedMetrics:
+    """Masked metrics over a whole split; the last partial batch is kept.
+
+    Under DDP each rank evaluates its contiguous shard and the sums/counts are all-reduced.
+    """
     model.eval()
     met = MaskedMetrics(data.out_steps, device=data.series.device)
     n = data.num_windows(split)
-    for s in range(0, n, batch_size):
-        idx = torch.arange(s, min(s + batch_size, n))
+    lo, hi = dist.shard_range(n) if dist is not None and dist.active else (0, n)
+    for s in range(lo, hi, batch_size):
+        idx = torch.arange(s, min(s + batch_size, hi))
         x, y, m = data.gather(split, idx)
         pred = data.scaler.inverse(model(x)[..., 0])
         met.update(pred, y, m)
+    if dist is not None and dist.active:
+        dist.reduce_metrics(met)
     return met
 
 
@@ -128,26 +141,33 @@ def build_run(cfg: dict, data_root=None, data=None):
 
 
 def train(cfg: dict, data_root=None, on_epoch: Optional[Callable[[EpochRecord], None]] = None,
-          progress: bool = False, data=None) -> RunResult:
+          progress: bool = False, data=None, dist: Optional[distributed.DistContext] = None) -> RunResult:
     """Train one resolved run config; returns metrics and per-epoch records.
 
+    ``dist``: the process group context (default: this process's, see distributed.current()).
     Raises DivergenceError if the training loss becomes non-finite.
     """
     import hashlib
 
+    dist = dist or distributed.current()
     tcfg = cfg["train"]
     if tcfg.get("threads"):
         torch.set_num_threads(int(tcfg["threads"]))
     seed_everything(cfg["seed"])
-    device = torch.device(tcfg.get("device", "cpu"))
+    device = dist.device(tcfg.get("device", "cpu"))
     data, model, pruner = build_run(cfg, data_root, data)
     data.to(device)
     model.to(device)
+    net, bs_local = model, int(tcfg["batch_size"])  # what the train loop forwards, and its batch
+    if dist.active:
+        bs_local = dist.local_batch_size(bs_local)
+        net = dist.wrap(model, device)
+        torch.manual_seed(dist.rank_seed(cfg["seed"]))  # same weights everywhere, own dropout masks
     opt = OPTIMIZERS.get(tcfg["optimizer"])(model.parameters(), tcfg)
     sched = (torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(tcfg["milestones"]), gamma=tcfg["gamma"])
              if tcfg["milestones"] else None)
     n_train = data.num_windows("train")
-    bs, ebs, clip = int(tcfg["batch_size"]), int(tcfg["eval_batch_size"]), tcfg.get("clip")
+    ebs, clip = int(tcfg["eval_batch_size"]), tcfg.get("clip")
     epochs = int(tcfg["epochs"])
     order_rng = np.random.default_rng([int(cfg["seed"]), 0x5EED])  # the engine's own shuffle stream
     digest = hashlib.sha256()
@@ -161,26 +181,34 @@ def train(cfg: dict, data_root=None, on_epoch: Optional[Callable[[EpochRecord], 
     for epoch in range(epochs):
         t0 = time.perf_counter()
         sel = pruner.select(epoch)
+        if dist.active and dist.check:
+            dist.assert_same(f"epoch {epoch} selection of {pruner.registry_name}", sel.indices, sel.weights)
         t_select = time.perf_counter() - t0
         if epoch == 0:
             t_select += getattr(pruner, "setup_seconds", 0.0)
         digest.update(np.ascontiguousarray(sel.indices).tobytes())
 
         # ---- train loop
-        model.train()
+        net.train()
         t1 = time.perf_counter()
         perm = order_rng.permutation(len(sel.indices))
-        ids = torch.from_numpy(sel.indices[perm])
-        wts = torch.from_numpy(sel.weights[perm]).to(device)
+        order, order_w = sel.indices[perm], sel.weights[perm]
+        if dist.active:  # this rank's share: positions r, r + W, ... of the (padded) order
+            pos = dist.shard_positions(len(order))
+            order_local, w_local = order[pos], order_w[pos]
+        else:
+            order_local, w_local = order, order_w
+        ids = torch.from_numpy(order_local)
+        wts = torch.from_numpy(w_local).to(device)
         losses, el2ns = [], []
         loss_sum = torch.zeros((), device=device)
         steps = 0
-        for s in range(0, len(ids), bs):
-            b_ids = ids[s:s + bs]
+        for s in range(0, len(ids), bs_local):
+            b_ids = ids[s:s + bs_local]
             x, y, m = data.gather("train", b_ids)
-            pred = data.scaler.inverse(model(x)[..., 0])
+            pred = data.scaler.inverse(net(x)[..., 0])
             per = per_sample_masked_mae(pred, y, m)
-            loss = (wts[s:s + bs] * per).mean()
+            loss = (wts[s:s + bs_local] * per).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if clip:
@@ -192,15 +220,22 @@ def train(cfg: dict, data_root=None, on_epoch: Optional[Callable[[EpochRecord], 
                 losses.append(d)
                 el2ns.append(per_sample_sq_error(pred.detach(), y, m))
                 loss_sum += d.sum()
-        all_loss = torch.cat(losses).cpu().numpy() if losses else np.zeros(0, np.float32)
-        all_el2n = torch.cat(el2ns).cpu().numpy() if el2ns else np.zeros(0, np.float32)
-        t_train = time.perf_counter() - t1
-        train_loss = float(loss_sum) / max(1, len(ids))
+        if dist.active:  # every rank gets every sample's (loss, el2n), in `order`, padding dropped
+            stats = dist.gather_epoch(torch.stack([torch.cat(losses), torch.cat(el2ns)], 1), len(order),
+                                      ids if dist.check else None, order)
+            all_loss, all_el2n = np.ascontiguousarray(stats[:, 0]), np.ascontiguousarray(stats[:, 1])
+            t_train = time.perf_counter() - t1
+            train_loss = float(all_loss.sum(dtype=np.float64)) / max(1, len(order))
+        else:
+            all_loss = torch.cat(losses).cpu().numpy() if losses else np.zeros(0, np.float32)
+            all_el2n = torch.cat(el2ns).cpu().numpy() if el2ns else np.zeros(0, np.float32)
+            t_train = time.perf_counter() - t1
+            train_loss = float(loss_sum) / max(1, len(ids))
         if not math.isfinite(train_loss):
             raise DivergenceError(f"training loss is {train_loss} at epoch {epoch}")
 
         t2 = time.perf_counter()
-        pruner.update(ids.numpy(), all_loss, el2n=all_el2n)
+        pruner.update(order, all_loss, el2n=all_el2n)
         t_update = time.perf_counter() - t2
         lr = float(opt.param_groups[0]["lr"])
         if sched is not None:
@@ -208,7 +243,7 @@ def train(cfg: dict, data_root=None, on_epoch: Optional[Callable[[EpochRecord], 
 
         # ---- validation
         t3 = time.perf_counter()
-        val = evaluate(model, data, "val", ebs).compute(()) if data.num_windows("val") else {"mae": train_loss}
+        val = evaluate(model, data, "val", ebs, dist).compute(()) if data.num_windows("val") else {"mae": train_loss}
         t_eval = time.perf_counter() - t3
         val_mae = val["mae"]
         if val_mae < best_val or best_state is None:
@@ -217,7 +252,7 @@ def train(cfg: dict, data_root=None, on_epoch: Optional[Callable[[EpochRecord], 
         wall += t_train + t_eval + t_select + t_update
         rec = EpochRecord(epoch=epoch, train_seconds=t_train, eval_seconds=t_eval,
                           pruner_seconds=t_select + t_update, wall_seconds=wall,
-                          sample_passes=int(len(ids)), steps=steps, kept_fraction=len(ids) / n_train,
+                          sample_passes=int(len(order)), steps=steps, kept_fraction=len(order) / n_train,
                           weight_sum=float(sel.weights.sum()), train_loss=train_loss, val_mae=float(val_mae),
                           lr=lr, pruner_info=dict(pruner.extra_info() or {}))
         records.append(rec)
@@ -229,9 +264,9 @@ def train(cfg: dict, data_root=None, on_epoch: Optional[Callable[[EpochRecord], 
     if bar is not None:
         bar.close()
     model.load_state_dict(best_state)
-    test = evaluate(model, data, "test", ebs)
+    test = evaluate(model, data, "test", ebs, dist)
     from models import count_params
     return RunResult(test=test.compute(), test_per_step=test.per_step(), best_epoch=best_epoch,
                      val_mae_best=float(best_val), epochs=records, n_train=n_train,
                      params=count_params(model), data_files=[str(f) for f in data.raw.files],
-                     selected_digest=digest.hexdigest())
+                     selected_digest=digest.hexdigest(), world_size=dist.world)

@@ -4,6 +4,12 @@ Every cell is validated before the first run starts. A finished or failed cell i
 skipped; a cell locked by another runner is skipped; a run that diverges (NaN/inf
 loss) or raises is recorded as failed with its reason and the grid goes on. Ctrl-C
 stops the grid; every run that finished before is already on disk.
+
+Who runs the cells is the launcher's business (benchmarks/launchers.py): ``local``
+(this process, sequentially, as :func:`run_sequential`; or a pool of one worker per
+GPU) or ``submitit`` (one SLURM job per pending cell). Every launcher calls the same
+:func:`execute`. Under torchrun every rank walks the same grid: rank 0 decides skip /
+lock for each cell and broadcasts it, all ranks train, rank 0 alone writes.
 """
 from __future__ import annotations
 
@@ -14,9 +20,11 @@ import traceback
 from pathlib import Path
 from typing import List, Optional
 
-from benchmarks.config import REPO, RunSpec, load_suite, matches, parse_only
+from benchmarks import distributed
+from benchmarks.config import REPO, ConfigError, RunSpec, load_suite, matches, parse_only
 from benchmarks.engine import DivergenceError, train
 from benchmarks.env import run_env
+from benchmarks.launchers import LAUNCHERS, check_batch_split, launcher_settings
 from benchmarks.store import ResultsStore
 
 
@@ -48,21 +56,45 @@ def metrics_payload(spec: RunSpec, res) -> dict:
         "steps": sum(e.steps for e in ep),
         "kept_fraction": passes / full if full else 1.0,
         "selected_digest": res.selected_digest,
+        **({"world_size": res.world_size} if res.world_size > 1 else {}),
     }
 
 
-def execute(spec: RunSpec, store: ResultsStore, data_root=None, progress: bool = False) -> str:
-    """Run one cell under its lock. Returns 'finished', 'failed', 'skipped' or 'locked'."""
-    rid = spec.run_id
+CLAIMS = ("run", "skipped", "locked")
+
+
+def claim(store: ResultsStore, rid: str, lock) -> str:
+    """'run' (``lock`` now held), 'skipped' (finished or failed) or 'locked' (another runner)."""
     if store.is_done(rid):
         return "skipped"
-    lock = store.lock(rid)
     if not lock.acquire():
         return "locked"
+    if store.is_done(rid):  # finished by another runner while we waited
+        lock.release()
+        return "skipped"
+    return "run"
+
+
+def execute(spec: RunSpec, store: ResultsStore, data_root=None, progress: bool = False,
+            dist: Optional[distributed.DistContext] = None) -> str:
+    """Run one cell under its lock. Returns 'finished', 'failed', 'skipped' or 'locked'.
+
+    Under DDP (``dist.active``) rank 0 claims the cell and broadcasts the verdict; only
+    rank 0 writes. A crash other than divergence then stops every rank (re-raised): the
+    other ranks would otherwise wait forever in the next collective.
+    """
+    dist = dist or distributed.current()
+    rid = spec.run_id
+    main = dist.is_main
+    lock = store.lock(rid)
+    verdict = claim(store, rid, lock) if main else None
+    if dist.active:
+        verdict = dist.broadcast_choice(verdict, CLAIMS)
+    if verdict != "run":
+        return verdict
     try:
-        if store.is_done(rid):  # finished by another runner while we waited
-            return "skipped"
-        store.start(rid, spec.config, run_env(spec.config["seed"]))
+        if main:
+            store.start(rid, spec.config, run_env(spec.config["seed"]))
         records: List[dict] = []
 
         def on_epoch(rec):
@@ -71,17 +103,23 @@ def execute(spec: RunSpec, store: ResultsStore, data_root=None, progress: bool =
             store.write_epoch(rid, records)
 
         try:
-            res = train(spec.config, data_root=data_root, on_epoch=on_epoch, progress=progress)
-        except DivergenceError as e:
-            store.fail(rid, f"diverged: {e}")
+            res = train(spec.config, data_root=data_root, on_epoch=on_epoch if main else None,
+                        progress=progress and main, dist=dist)
+        except DivergenceError as e:  # seen by every rank alike (the loss is all-gathered)
+            if main:
+                store.fail(rid, f"diverged: {e}")
             return "failed"
         except (KeyboardInterrupt, SystemExit):
             raise
         except Exception as e:  # a crash in one cell must not stop the grid
-            store.fail(rid, f"{type(e).__name__}: {e}", traceback.format_exc())
+            if main:
+                store.fail(rid, f"{type(e).__name__}: {e}", traceback.format_exc())
+            if dist.active:
+                raise
             return "failed"
-        store.start(rid, spec.config, run_env(spec.config["seed"], res.data_files))
-        store.finish(rid, metrics_payload(spec, res))
+        if main:
+            store.start(rid, spec.config, run_env(spec.config["seed"], res.data_files))
+            store.finish(rid, metrics_payload(spec, res))
         return "finished"
     finally:
         lock.release()
@@ -91,37 +129,20 @@ def default_out(suite: dict) -> Path:
     return REPO / "results" / str(suite.get("out") or suite["name"])
 
 
-def run_suite(path, profile: Optional[str] = None, seeds=None, only=None, dry_run: bool = False,
-              out=None, data_root=None, retry_failed: bool = False, report: bool = True,
-              quiet: bool = False) -> dict:
-    suite, specs = load_suite(Path(path), profile=profile, seeds=seeds)
-    filt = parse_only(only)
-    specs = [s for s in specs if matches(s, filt)]
-    out = Path(out) if out else default_out(suite)
-    store = ResultsStore(out)
-    say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
-    if dry_run:
-        for s in specs:
-            say(f"{store.status(s.run_id):9s} {s.run_id}  [{s.experiment}]")
-        say(f"{len(specs)} runs ({sum(not store.is_done(s.run_id) for s in specs)} pending) -> {out}")
-        return {"runs": len(specs), "out": out, "dry_run": True}
-    if retry_failed:
-        for s in specs:
-            if store.status(s.run_id) == "failed":
-                store.clear_failed(s.run_id)
+def run_sequential(specs: List[RunSpec], store: ResultsStore, data_root=None, say=print,
+                   tty: bool = False, desc: str = "grid") -> dict:
+    """Every cell in grid order in this process (under torchrun: on every rank, in step)."""
+    main = distributed.current().is_main
     counts = {"finished": 0, "failed": 0, "skipped": 0, "locked": 0}
-    tty = _is_tty() and not quiet
     bar = None
     if tty:
         from tqdm.auto import tqdm
-        bar = tqdm(total=len(specs), desc=f"grid {suite['name']}", unit="run")
-    say(f"suite {suite['name']} (profile {suite['profile']}): {len(specs)} runs -> {out}")
-    t0 = time.perf_counter()
+        bar = tqdm(total=len(specs), desc=desc, unit="run")
     try:
         for s in specs:
             status = execute(s, store, data_root=data_root, progress=tty)
             counts[status] += 1
-            if status in ("finished", "failed"):
+            if status in ("finished", "failed") and main:
                 store.write_results_csv()
             if bar is not None:
                 bar.set_postfix_str(f"{s.run_id[:40]} {status}")
@@ -131,10 +152,54 @@ def run_suite(path, profile: Optional[str] = None, seeds=None, only=None, dry_ru
     finally:
         if bar is not None:
             bar.close()
-        store.write_results_csv()
+        if main:
+            store.write_results_csv()
+    return counts
+
+
+def run_suite(path, profile: Optional[str] = None, seeds=None, only=None, dry_run: bool = False,
+              out=None, data_root=None, retry_failed: bool = False, report: bool = True,
+              quiet: bool = False, launcher: str = "local", launch: Optional[dict] = None,
+              wait: bool = True) -> dict:
+    """Run a suite's pending cells with ``launcher`` (settings: the suite's ``launcher:`` block
+    overridden by ``launch``), then write results.csv and the report.
+
+    ``wait=False`` (submitit): return once the jobs are submitted; no report.
+    """
+    suite, specs = load_suite(Path(path), profile=profile, seeds=seeds)
+    settings = launcher_settings(suite, launch, where=str(path))
+    if launcher not in LAUNCHERS:
+        raise ConfigError(f"--launcher {launcher!r} unknown; valid choices: {', '.join(LAUNCHERS.names())}")
+    filt = parse_only(only)
+    specs = [s for s in specs if matches(s, filt)]
+    dist = distributed.current()
+    if dist.active:
+        if launcher != "local" or (settings["workers"] or 1) > 1 or settings["gpus"] is not None:
+            raise ConfigError("under torchrun every process trains the same run: use the local launcher "
+                              "without --workers/--gpus (torchrun's --nproc_per_node sets the processes)")
+        check_batch_split(specs, dist.world, "the number of torchrun processes")
+    out = Path(out) if out else default_out(suite)
+    store = ResultsStore(out)
+    quiet = quiet or not dist.is_main
+    say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
+    if dry_run:
+        for s in specs:
+            say(f"{store.status(s.run_id):9s} {s.run_id}  [{s.experiment}]")
+        say(f"{len(specs)} runs ({sum(not store.is_done(s.run_id) for s in specs)} pending) -> {out}")
+        return {"runs": len(specs), "out": out, "dry_run": True}
+    if retry_failed and dist.is_main:
+        for s in specs:
+            if store.status(s.run_id) == "failed":
+                store.clear_failed(s.run_id)
+    tty = _is_tty() and not quiet
+    say(f"suite {suite['name']} (profile {suite['profile']}): {len(specs)} runs -> {out}")
+    t0 = time.perf_counter()
+    counts = LAUNCHERS.get(launcher)(specs, store, settings, suite=suite, data_root=data_root, say=say,
+                                     tty=tty, wait=wait)
     say(f"done in {time.perf_counter() - t0:.1f}s: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     result = {"runs": len(specs), "out": out, **counts}
-    if report:
+    dist.barrier()
+    if report and wait and dist.is_main:
         result["report"] = make_report(out, quiet=quiet)
     return result
 
