@@ -86,6 +86,7 @@ class RunResult:
     data_files: List[str]
     selected_digest: str  # sha256 over every epoch's selected indices (determinism checks)
     world_size: int = 1  # processes that trained the run (torchrun)
+    pruner_setup_seconds: float = 0.0  # one-off precomputation in the pruner's constructor (in epoch 0's pruner time)
 
 
 def seed_everything(seed: int) -> None:
@@ -269,4 +270,5 @@ def train(cfg: dict, data_root=None, on_epoch: Optional[Callable[[EpochRecord], 
     return RunResult(test=test.compute(), test_per_step=test.per_step(), best_epoch=best_epoch,
                      val_mae_best=float(best_val), epochs=records, n_train=n_train,
                      params=count_params(model), data_files=[str(f) for f in data.raw.files],
-                     selected_digest=digest.hexdigest(), world_size=dist.world)
+                     selected_digest=digest.hexdigest(), world_size=dist.world,
+                     pruner_setup_seconds=float(getattr(pruner, "setup_seconds", 0.0)))

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import platform
 import subprocess
@@ -10,21 +9,6 @@ from pathlib import Path
 from typing import Iterable
 
 REPO = Path(__file__).resolve().parents[1]
-_SHA_CACHE: dict = {}
-
-
-def sha256_file(path: Path) -> str:
-    """sha256 of a file, cached per (path, size, mtime)."""
-    p = Path(path)
-    st = p.stat()
-    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _SHA_CACHE:
-        h = hashlib.sha256()
-        with open(p, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        _SHA_CACHE[key] = h.hexdigest()
-    return _SHA_CACHE[key]
 
 
 @functools.lru_cache(maxsize=1)
@@ -86,9 +70,11 @@ def _static_machine_info() -> dict:
 
 
 def run_env(seed: int, data_files: Iterable[str] = ()) -> dict:
+    from datasets import file_sha256
+
     return {
         "git": git_state(),
         "machine": machine_info(),
         "seed": seed,
-        "data_files": {str(f): sha256_file(Path(f)) for f in data_files if Path(f).is_file()},
+        "data_files": {str(f): file_sha256(f) for f in data_files if Path(f).is_file()},
     }

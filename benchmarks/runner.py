@@ -50,6 +50,7 @@ def metrics_payload(spec: RunSpec, res) -> dict:
         "train_seconds": sum(e.train_seconds for e in ep),
         "eval_seconds": sum(e.eval_seconds for e in ep),
         "pruner_seconds": sum(e.pruner_seconds for e in ep),
+        "pruner_setup_seconds": res.pruner_setup_seconds,
         "total_seconds": ep[-1].wall_seconds if ep else 0.0,
         "sample_passes": passes,
         "full_sample_passes": full,
