@@ -347,6 +347,14 @@ def load_profile(profile: str) -> dict:
     return data
 
 
+def _merge_known(params: dict, over: Optional[dict], where: str) -> dict:
+    """deep_merge that refuses keys ``params`` does not have (error names ``where`` and the valid keys)."""
+    for k in over or {}:
+        if k not in params:
+            raise ConfigError(f"{where}: unknown parameter {k!r}; valid: {', '.join(sorted(params))}")
+    return deep_merge(params, over)
+
+
 def resolve_run(dataset: str, model: str, strat: StrategySpec, ratio: float, seed: int,
                 profile: str, overrides: List[dict], where: str) -> dict:
     """Merge every layer into one run config (see the module docstring for the order)."""
@@ -363,20 +371,11 @@ def resolve_run(dataset: str, model: str, strat: StrategySpec, ratio: float, see
     for ov in [load_profile(profile)] + overrides:
         train = deep_merge(train, ov.get("train"))
         ds = deep_merge(ds, ov.get("dataset"))
-        mp = (ov.get("model_params") or {}).get(model)
-        if mp:
-            for k in mp:
-                if k not in mparams:
-                    raise ConfigError(f"{where}.model_params.{model}: unknown parameter {k!r}; "
-                                      f"valid: {', '.join(sorted(mparams))}")
-            mparams = deep_merge(mparams, mp)
-        sp = (ov.get("strategy_params") or {}).get(strat.label) or (ov.get("strategy_params") or {}).get(strat.name)
-        if sp:
-            for k in sp:
-                if k not in sparams:
-                    raise ConfigError(f"{where}.strategy_params.{strat.label}: unknown parameter {k!r}; "
-                                      f"valid: {', '.join(sorted(sparams))}")
-            sparams = deep_merge(sparams, sp)
+        mparams = _merge_known(mparams, (ov.get("model_params") or {}).get(model),
+                               f"{where}.model_params.{model}")
+        sp = ov.get("strategy_params") or {}
+        sparams = _merge_known(sparams, sp.get(strat.label) or sp.get(strat.name),
+                               f"{where}.strategy_params.{strat.label}")
     _check_types(train, TRAIN_TYPES, f"{where}: resolved train")
     from benchmarks.engine import OPTIMIZERS
     if train["optimizer"] not in OPTIMIZERS:
