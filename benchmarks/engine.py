@@ -155,6 +155,9 @@ def train(cfg: dict, data_root=None, on_epoch: Optional[Callable[[EpochRecord], 
     if tcfg.get("threads"):
         torch.set_num_threads(int(tcfg["threads"]))
     seed_everything(cfg["seed"])
+    # Bitwise-repeatable runs for a fixed thread count: e.g. the CPU backward of embedding
+    # lookups (index_put_ with accumulate) is otherwise reduced in a thread-dependent order.
+    torch.use_deterministic_algorithms(True, warn_only=True)
     device = dist.device(tcfg.get("device", "cpu"))
     data, model, pruner = build_run(cfg, data_root, data)
     data.to(device)
