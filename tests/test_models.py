@@ -393,7 +393,7 @@ def test_model_config_merges_in_order():
     # profile > data set
     assert model_config("agcrn", dataset="PEMS08", profile="smoke")["params"]["embed_dim"] == 4
     assert model_config("agcrn", profile="paper") == base
-    assert model_config("gwnet", profile="cpu")["params"]["residual_channels"] == 16
+    assert model_config("gwnet", profile="cpu")["params"]["residual_channels"] == 8  # configs/models/gwnet.yaml profiles.cpu (published: 32)
     assert model_config("stid")["train"]["milestones"] == [1, 50, 80]
 
 
