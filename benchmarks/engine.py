@@ -205,6 +205,7 @@ def train(cfg: dict, data_root=None, on_epoch: Optional[Callable[[EpochRecord], 
         ids = torch.from_numpy(order_local)
         wts = torch.from_numpy(w_local).to(device)
         losses, el2ns = [], []
+        want_el2n = pruner.wants_el2n  # EL2N only for the pruners that score with it
         loss_sum = torch.zeros((), device=device)
         steps = 0
         for s in range(0, len(ids), bs_local):
@@ -222,24 +223,25 @@ def train(cfg: dict, data_root=None, on_epoch: Optional[Callable[[EpochRecord], 
             with torch.no_grad():
                 d = per.detach()
                 losses.append(d)
-                el2ns.append(per_sample_sq_error(pred.detach(), y, m))
+                if want_el2n:
+                    el2ns.append(per_sample_sq_error(pred.detach(), y, m))
                 loss_sum += d.sum()
         if dist.active:  # every rank gets every sample's (loss, el2n), in `order`, padding dropped
-            stats = dist.gather_epoch(torch.stack([torch.cat(losses), torch.cat(el2ns)], 1), len(order),
+            stats = dist.gather_epoch(torch.stack([torch.cat(losses), torch.cat(el2ns if want_el2n else losses)], 1), len(order),
                                       ids if dist.check else None, order)
             all_loss, all_el2n = np.ascontiguousarray(stats[:, 0]), np.ascontiguousarray(stats[:, 1])
             t_train = time.perf_counter() - t1
             train_loss = float(all_loss.sum(dtype=np.float64)) / max(1, len(order))
         else:
             all_loss = torch.cat(losses).cpu().numpy() if losses else np.zeros(0, np.float32)
-            all_el2n = torch.cat(el2ns).cpu().numpy() if el2ns else np.zeros(0, np.float32)
+            all_el2n = torch.cat(el2ns).cpu().numpy() if el2ns else None
             t_train = time.perf_counter() - t1
             train_loss = float(loss_sum) / max(1, len(ids))
         if not math.isfinite(train_loss):
             raise DivergenceError(f"training loss is {train_loss} at epoch {epoch}")
 
         t2 = time.perf_counter()
-        pruner.update(order, all_loss, el2n=all_el2n)
+        pruner.update(order, all_loss, el2n=all_el2n if want_el2n else None)
         t_update = time.perf_counter() - t2
         lr = float(opt.param_groups[0]["lr"])
         if sched is not None:

@@ -67,6 +67,8 @@ class Pruner:
     registry_name = "base"
     #: True if the subset may change every epoch (dynamic pruning)
     dynamic = True
+    #: True if ``update`` needs the per-sample EL2N; otherwise the engine skips computing it
+    wants_el2n = False
 
     def __init__(self, context: PruneContext, ratio: float = 0.0, **params):
         if not 0.0 <= float(ratio) < 1.0:

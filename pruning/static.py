@@ -74,6 +74,7 @@ class StaticPruner(Pruner):
         chk = ParamCheck.for_pruner(self, context, unknown)
         super().__init__(context, chk.ratio(ratio))
         self.score_kind = chk.choice("score", score, SCORES)
+        self.wants_el2n = self.score_kind == "el2n"
         self.keep = chk.choice("keep", keep, KEEP_RULES.names())
         self.warmup_epochs = chk.integer("warmup_epochs", warmup_epochs, lo=1)
         self.bins = chk.integer("bins", bins, lo=1)
