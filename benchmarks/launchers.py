@@ -88,8 +88,12 @@ def pool_slots(workers: Optional[int], gpus) -> Optional[List[Optional[str]]]:
 
 
 def _bind_slot(slots, threads: int) -> None:
-    """Pool worker initializer: take one slot; pin this process to its GPU (before CUDA starts)."""
-    slot = slots.get_nowait()
+    """Pool worker initializer: take one slot; pin this process to its GPU (before CUDA starts).
+
+    A blocking get: a multiprocessing queue is fed by a background thread, so a slot put
+    just before the pool started may not be readable yet (``get_nowait`` raced on it).
+    """
+    slot = slots.get(timeout=120)
     if slot is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = slot
     else:

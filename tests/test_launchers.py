@@ -92,14 +92,19 @@ def test_pool_slots(monkeypatch):
 
 # ----------------------------------------------------------------------------- local pool
 
-def worker_identity(_task: int):
+def worker_identity(task: int, barrier=None):
+    if barrier is not None and task < 2:  # the first two tasks meet: both workers are busy at once
+        barrier.wait(timeout=120)
     return os.getpid(), os.environ.get("CUDA_VISIBLE_DEVICES")
 
 
 def test_pool_pins_each_worker_to_one_gpu():
+    import multiprocessing as mp
     seen = {}
-    run_pool(worker_identity, [(i,) for i in range(6)], ["3", "5"],
-             lambda i, res, err: seen.__setitem__(i, err or res))
+    with mp.get_context("spawn").Manager() as manager:
+        barrier = manager.Barrier(2)
+        run_pool(worker_identity, [(i, barrier) for i in range(6)], ["3", "5"],
+                 lambda i, res, err: seen.__setitem__(i, err or res))
     assert sorted(seen) == list(range(6))
     gpu_of = {}
     for pid, gpu in seen.values():
