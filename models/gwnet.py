@@ -34,6 +34,8 @@ convolutions run only on the last step, the only one that reaches the output
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -42,6 +44,21 @@ from torch import nn
 from .base import STModel, register_model
 from .graph import build_supports
 from .layers import Conv1x1, Dropout, conv1x1
+
+
+SPARSE_DENSITY = 0.05  # fixed supports sparser than this (and no adaptive one) use sparse matmuls
+
+
+def node_mm(h: torch.Tensor, a_t: torch.Tensor) -> torch.Tensor:
+    """A applied over the node axis of h (B, C, L, N): ``h @ A^T``.
+
+    ``a_t`` is either the dense (N, N) A^T, or a sparse CSR A itself (then
+    ``(A h^T)^T``: O(edges) per row instead of O(N^2)).
+    """
+    if a_t.layout == torch.strided:
+        return h @ a_t
+    B, C, L, N = h.shape
+    return (a_t @ h.reshape(-1, N).t().contiguous()).t().reshape(B, C, L, N)
 
 
 class DiffusionConv(nn.Module):
@@ -59,14 +76,14 @@ class DiffusionConv(nn.Module):
         self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, supports_t: torch.Tensor) -> torch.Tensor:
-        """x (B, C, L, N), supports_t (S, N, N) = [A_s^T] -> (B, c_out, L, N); x @ A^T = A over nodes."""
+        """x (B, C, L, N), supports_t: S dense A_s^T (N, N) or sparse A_s -> (B, c_out, L, N)."""
         C, K, co = x.shape[1], self.order, self.c_out
         w = self.mlp.weight.view(co, -1, C, 1, 1).unbind(1)                # 1+SK blocks (co, C, 1, 1)
         out = conv1x1(x, w[0], self.mlp.bias)
-        for s, a_t in enumerate(supports_t.unbind(0)):
-            acc = conv1x1(x, w[1 + s * K + K - 1]) @ a_t
+        for s, a_t in enumerate(supports_t):
+            acc = node_mm(conv1x1(x, w[1 + s * K + K - 1]), a_t)
             for k in range(K - 2, -1, -1):
-                acc = (acc + conv1x1(x, w[1 + s * K + k])) @ a_t
+                acc = node_mm(acc + conv1x1(x, w[1 + s * K + k]), a_t)
             out = out + acc
         return self.dropout(out)
 
@@ -86,6 +103,9 @@ class GWNet(STModel):
         fixed = build_supports(supports, meta.adj, self.num_nodes, "gwnet") if supports else np.zeros((0, self.num_nodes, self.num_nodes), np.float32)
         self.register_buffer("supports", torch.from_numpy(fixed))
         self.adaptive_adj = bool(adaptive_adj)
+        density = float((fixed != 0).mean()) if fixed.size else 1.0
+        self._sparse = not self.adaptive_adj and density < SPARSE_DENSITY
+        self._sparse_cache = None
         n_sup = fixed.shape[0] + int(self.adaptive_adj)
         if n_sup == 0:
             raise ValueError("gwnet: needs at least one support (supports or adaptive_adj)")
@@ -115,11 +135,23 @@ class GWNet(STModel):
         """Parameters the official code allocates but never uses (residual 1x1 convs, last gconv and BN)."""
         return self._unused
 
-    def graph_supports_t(self) -> torch.Tensor:
-        """(S, N, N) transposed supports [P_f^T, P_b^T, Ã]: h @ A^T applies A over nodes."""
-        fixed_t = self.supports.transpose(1, 2)
+    def graph_supports_t(self):
+        """(S, N, N) transposed supports [P_f^T, P_b^T, Ã]: h @ A^T applies A over nodes.
+
+        Without the adaptive adjacency and with sparse fixed supports (density below
+        SPARSE_DENSITY, e.g. a weather grid's 4-neighbourhood), a list of sparse A_s instead:
+        the same operator (see ``node_mm``), O(edges) rather than O(N^2) per row.
+        """
         if not self.adaptive_adj:
-            return fixed_t
+            if not self._sparse:
+                return self.supports.transpose(1, 2)
+            dev = self.supports.device
+            if self._sparse_cache is None or self._sparse_cache[0].device != dev:
+                with warnings.catch_warnings():  # "sparse CSR support is in beta"
+                    warnings.simplefilter("ignore")
+                    self._sparse_cache = [a.to_sparse_csr() for a in self.supports.unbind(0)]
+            return self._sparse_cache
+        fixed_t = self.supports.transpose(1, 2)
         adp = F.softmax(F.relu(self.nodevec1 @ self.nodevec2), dim=1)
         return torch.cat([fixed_t, adp.unsqueeze(0)], 0)
 

@@ -458,3 +458,19 @@ def test_cli_info_reads_the_real_graph(real_data_root):
     rc, out = _cli(["models", "info", "stgcn", "--dataset", "METR-LA", "--data-root", str(real_data_root), "--json"])
     info = json.loads(out)
     assert rc == 0 and info["params"] == 231_244 and "adj_mx.pkl" in info["meta"]["source"]
+
+
+def test_gwnet_sparse_supports_match_dense():
+    """Without the adaptive adjacency a sparse grid graph runs on CSR matmuls: same outputs and grads."""
+    meta = make_meta(400, adj=grid_adjacency(20, 20))  # density 1.2 %
+    torch.manual_seed(0)
+    model = build_model("gwnet", meta, **{**smoke("gwnet"), "adaptive_adj": False, "dropout": 0.0})
+    assert model._sparse and model.graph_supports_t()[0].layout == torch.sparse_csr
+    x = make_x(4, meta)
+    y_sparse = model(x)
+    g_sparse = torch.autograd.grad(y_sparse.square().sum(), model.start_conv.weight)[0]
+    model._sparse = False  # same weights, dense (N, N) matmuls
+    y_dense = model(x)
+    g_dense = torch.autograd.grad(y_dense.square().sum(), model.start_conv.weight)[0]
+    torch.testing.assert_close(y_sparse, y_dense, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(g_sparse, g_dense, rtol=1e-4, atol=1e-5)
