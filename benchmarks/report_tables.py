@@ -299,6 +299,68 @@ def render_summary_md(data: ReportData) -> str:
     return "\n".join(lines) + "\n"
 
 
+# ----------------------------------------------------------------------------- convergence
+#: a run counts as converged when its validation MAE improved by less than this (%) over the
+#: last CONVERGENCE_TAIL of its epochs
+CONVERGENCE_TOL_PCT = 1.0
+CONVERGENCE_TAIL = 0.2
+
+
+def tail_gain_pct(val_mae: Sequence[float], tail: float = CONVERGENCE_TAIL) -> float:
+    """Relative val-MAE improvement (%) over the last ``tail`` fraction of the epochs.
+
+    With E epochs and k = ceil(tail * E): ``100 * (v[E-k-1] - min(v[E-k:])) / v[E-k-1]``,
+    where v[E-k-1] is the value just before the tail; 0 or less = flat or worse. NaN when
+    fewer than two epochs.
+    """
+    v = np.asarray(val_mae, dtype=float)
+    if len(v) < 2:
+        return float("nan")
+    k = min(len(v) - 1, max(1, math.ceil(tail * len(v))))
+    ref = v[len(v) - k - 1]
+    return float(100.0 * (ref - np.nanmin(v[len(v) - k:])) / ref)
+
+
+def render_convergence_md(data: ReportData) -> str:
+    """Per (data set, model, profile) and strategy: epochs, best epoch, tail gain; full data first."""
+    lines = ["# Convergence", "",
+             f"Tail gain = improvement of the validation MAE over the last {CONVERGENCE_TAIL:.0%} of the "
+             f"epochs, relative to the epoch just before them (%; mean ± std over seeds, max over seeds); "
+             f"a group counts as flat when every seed gained less than {CONVERGENCE_TOL_PCT:g} %. "
+             "Best epoch is 0-based. The validation curves are in figures/val_curve_*.", ""]
+    fin = data.finished
+    if fin.empty:
+        return "\n".join(lines + ["No finished runs."]) + "\n"
+    for key in data.table_keys():
+        rows = data.select(fin, key)
+        body = []
+        for (strategy, ratio), grp in sorted(rows.groupby(["strategy", "ratio"], sort=False),
+                                             key=lambda kv: (data.strategies.index(kv[0][0])
+                                                             if kv[0][0] in data.strategies else 99, kv[0][1])):
+            gains, bests, epochs = [], [], []
+            for _, run in grp.sort_values("seed").iterrows():
+                curve = data.curve(run["run_id"])
+                if curve is None or "val_mae" not in curve.columns:
+                    continue
+                gains.append(tail_gain_pct(curve["val_mae"].to_numpy()))
+                bests.append(float(run["best_epoch"]))
+                epochs.append(int(run["epochs"]))
+            if not gains:
+                continue
+            g = np.asarray(gains)
+            std = f" ± {np.std(g, ddof=1):.2f}" if len(g) > 1 else ""
+            flat = "yes" if np.all(g < CONVERGENCE_TOL_PCT) else "no"
+            body.append([escape_md(strategy), "-" if strategy == FULL_LABEL else fmt_ratio(ratio), str(len(g)),
+                         ", ".join(str(e) for e in sorted(set(epochs))),
+                         f"{np.mean(bests):.1f}", f"{np.mean(g):+.2f}{std}", f"{np.max(g):+.2f}", flat])
+        if body:
+            lines += [f"## {_title(key)}", ""]
+            lines += _md_table(["Strategy", "Ratio", "n", "Epochs", "Best epoch", "Tail gain (%)",
+                                "Max (%)", "Flat"], ["---", "---:", "---:", "---:", "---:", "---:", "---:", "---"],
+                               body) + [""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
 # ----------------------------------------------------------------------------- index
 def _values(series: pd.Series, fmt: Callable = str) -> str:
     return ", ".join(fmt(v) for v in sorted(set(series))) if len(series) else "(none)"
@@ -324,6 +386,8 @@ def render_index_md(data: ReportData, written: Sequence[str],
         "tables.tex": "the same tables in LaTeX (booktabs, graphicx)",
         "summary.csv": "one row per (data set, model, profile, strategy, ratio): means and stds",
         "summary.md": "compact summary table",
+        "convergence.md": "per strategy: best epoch and the validation-MAE gain over the last 20 % of "
+                          "the epochs (is the run converged?)",
         "index.md": "this file",
     }
     lines += ["## Files", ""]

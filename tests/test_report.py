@@ -12,6 +12,7 @@ Per (data set, model) with scale k (dsA: 1, dsB: 5) and seed s:
 from __future__ import annotations
 
 import re
+import shutil
 import struct
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from benchmarks.report import (
     METRIC_COLUMNS, REQUIRED_COLUMNS, build_report_data, load_results, ordered_strategies, write_report,
 )
 from benchmarks.report_figures import EXTRA_COLOURS, STRATEGY_COLOURS, pareto_front, strategy_colour
-from benchmarks.report_tables import TABLE_COLUMNS
+from benchmarks.report_tables import TABLE_COLUMNS, tail_gain_pct
 
 DATASETS = {"dsA": 1.0, "dsB": 5.0}
 MODELS = ("m1", "m2")
@@ -236,8 +237,9 @@ def test_tables_byte_identical_on_rerun_and_after_shuffling(grid_dir, tmp_path):
     df = pd.read_csv(grid_dir / "results.csv", dtype=str, keep_default_na=False)
     df = df.sample(frac=1.0, random_state=7)[list(reversed(df.columns))]
     df.to_csv(shuffled_dir / "results.csv", index=False)
+    shutil.copytree(grid_dir / "runs", shuffled_dir / "runs")  # the curves (convergence.md)
     third = write_report(shuffled_dir, tmp_path / "c", figures=False)
-    names = ["tables.md", "tables.tex", "summary.csv", "summary.md", "index.md"]
+    names = ["tables.md", "tables.tex", "summary.csv", "summary.md", "convergence.md", "index.md"]
     assert sorted(first) == sorted(names)
     for name in names:
         a = first[name].read_bytes()
@@ -356,3 +358,19 @@ def test_bad_results_file_errors_name_the_problem(tmp_path):
     df.to_csv(tmp_path / "results.csv", index=False)
     with pytest.raises(ValueError, match="column 'mae' of run 'dsA-m1-random-0.3-s0-abc123' holds 'three'"):
         load_results(tmp_path)
+
+
+def test_tail_gain_and_convergence_table(report):
+    # 10 epochs: the tail is the last 2; reference is epoch 7
+    assert tail_gain_pct([5, 4, 3, 2, 2, 2, 2, 2.0, 1.5, 1.9]) == pytest.approx(25.0)
+    assert tail_gain_pct([1.0, 1.1, 1.2]) == pytest.approx(100 * (1.1 - 1.2) / 1.1)  # worse: negative
+    assert np.isnan(tail_gain_pct([1.0]))
+    # the fixture curves are mae * (1 + 1/(e+1)) over EPOCHS epochs
+    k = int(np.ceil(0.2 * EPOCHS))
+    ref, last = 1 + 1 / (EPOCHS - k), 1 + 1 / EPOCHS
+    expected = 100 * (ref - last) / ref
+    rows = _md_section(report["convergence.md"].read_text(encoding="utf-8"), "dsA · m1 (profile cpu)")
+    full = next(r for r in rows if r["Strategy"] == "full")
+    assert full["Epochs"] == str(EPOCHS) and full["n"] == "3"
+    assert full["Max (%)"] == f"{expected:+.2f}"
+    assert full["Flat"] == ("yes" if expected < 1.0 else "no")
