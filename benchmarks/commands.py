@@ -1,4 +1,4 @@
-"""Engine subcommands: run, report, list, perf."""
+"""Engine subcommands: run, report, compare, list, perf."""
 from __future__ import annotations
 
 import argparse
@@ -87,6 +87,29 @@ def _cmd_perf(args) -> int:
     return 0
 
 
+def _cmd_compare(args) -> int:
+    from benchmarks.compare import compare_dirs
+
+    for d in (args.a, args.b):
+        if not (Path(d) / "runs").is_dir():
+            print(f"error: {d} holds no runs/ directory", file=sys.stderr)
+            return 2
+    res = compare_dirs(args.a, args.b, rtol=args.rtol)
+    if not res["common"]:
+        print(f"error: no finished run is in both {args.a} and {args.b}", file=sys.stderr)
+        return 2
+    for run_id in res["common"]:
+        diffs = res["different"].get(run_id)
+        print(f"{'identical' if not diffs else 'DIFFERENT':9s} {run_id}")
+        for key, va, vb in diffs or ():
+            print(f"    {key}: {va!r} vs {vb!r}")
+    n_diff = len(res["different"])
+    tol = "exactly" if not args.rtol else f"within rtol {args.rtol:g}"
+    print(f"{len(res['common']) - n_diff} of {len(res['common'])} common run(s) match {tol}"
+          + (f"; {len(res['only_b'])} run(s) only in {args.b}" if res["only_b"] else ""))
+    return 1 if n_diff else 0
+
+
 def add_engine_commands(sub) -> None:
     p = sub.add_parser("run", help="run a YAML suite (a grid of runs), resumably, then report",
                        description="Run every pending cell of SUITE.yaml; finished cells are skipped.")
@@ -136,6 +159,15 @@ def add_engine_commands(sub) -> None:
                        description="Rebuild results.csv from DIR/runs (if present), then tables and figures.")
     p.add_argument("dir", help="results directory (holds runs/ and results.csv)")
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("compare", help="do two results directories hold the same metrics for the same runs?",
+                       description="Pair the finished runs of A and B by run id; compare test metrics, best "
+                                   "epoch, sample passes, steps and the selection digest (not timings). "
+                                   "Exit 0 when every common run matches.")
+    p.add_argument("a", help="results directory, e.g. results/reproduce_cpu")
+    p.add_argument("b", help="results directory of a rerun (run ... --out B)")
+    p.add_argument("--rtol", type=float, default=0.0, help="relative tolerance (default 0: exact)")
+    p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("list", help="registered data sets, models and strategies")
     p.add_argument("--json", action="store_true")
