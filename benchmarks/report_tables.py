@@ -334,11 +334,10 @@ def render_convergence_md(data: ReportData) -> str:
     for key in data.table_keys():
         rows = data.select(fin, key)
         body = []
-        for (strategy, ratio), grp in sorted(rows.groupby(["strategy", "ratio"], sort=False),
-                                             key=lambda kv: (data.strategies.index(kv[0][0])
-                                                             if kv[0][0] in data.strategies else 99, kv[0][1])):
+        # data.finished is in report order (strategy order, ratio, seed): keep it
+        for (strategy, ratio), grp in rows.groupby(["strategy", "ratio"], sort=False):
             gains, bests, epochs = [], [], []
-            for _, run in grp.sort_values("seed").iterrows():
+            for _, run in grp.iterrows():
                 curve = data.curve(run["run_id"])
                 if curve is None or "val_mae" not in curve.columns:
                     continue
