@@ -10,6 +10,7 @@ Output of :func:`write_report` (default ``DIR/report``)::
     tables.md, tables.tex         one table per (data set, model, profile)
     summary.csv, summary.md       one row per (data set, model, profile, strategy, ratio)
     convergence.md                per strategy: validation-MAE gain over the last 20 % of epochs
+    efficiency.md                 per strategy: pruning efficiency across runs and within a run
     figures/*.png, figures/*.pdf  see benchmarks/report_figures.py
     index.md                      what was written, the grid, failed runs, skipped figures
 
@@ -348,6 +349,7 @@ def write_report(results_dir, out_dir=None, figures: bool = True) -> Dict[str, P
         "summary.csv": report_tables.render_summary_csv(data),
         "summary.md": report_tables.render_summary_md(data),
         "convergence.md": report_tables.render_convergence_md(data),
+        "efficiency.md": report_tables.render_efficiency_md(data),
     }
     for name, text in texts.items():
         written[name] = _write_text(out / name, text)

@@ -306,6 +306,13 @@ CONVERGENCE_TOL_PCT = 1.0
 CONVERGENCE_TAIL = 0.2
 
 
+def _strategy_groups(data: ReportData):
+    """Per table key: (key, [((strategy, ratio), finished runs)]), both in report order
+    (data.finished is already sorted by strategy order, ratio and seed)."""
+    for key in data.table_keys():
+        yield key, list(data.select(data.finished, key).groupby(["strategy", "ratio"], sort=False))
+
+
 def tail_gain_pct(val_mae: Sequence[float], tail: float = CONVERGENCE_TAIL) -> float:
     """Relative val-MAE improvement (%) over the last ``tail`` fraction of the epochs.
 
@@ -328,14 +335,11 @@ def render_convergence_md(data: ReportData) -> str:
              f"epochs, relative to the epoch just before them (%; mean ± std over seeds, max over seeds); "
              f"a group counts as flat when every seed gained less than {CONVERGENCE_TOL_PCT:g} %. "
              "Best epoch is 0-based. The validation curves are in figures/val_curve_*.", ""]
-    fin = data.finished
-    if fin.empty:
+    if data.finished.empty:
         return "\n".join(lines + ["No finished runs."]) + "\n"
-    for key in data.table_keys():
-        rows = data.select(fin, key)
+    for key, groups in _strategy_groups(data):
         body = []
-        # data.finished is in report order (strategy order, ratio, seed): keep it
-        for (strategy, ratio), grp in rows.groupby(["strategy", "ratio"], sort=False):
+        for (strategy, ratio), grp in groups:
             gains, bests, epochs = [], [], []
             for _, run in grp.iterrows():
                 curve = data.curve(run["run_id"])
@@ -357,6 +361,71 @@ def render_convergence_md(data: ReportData) -> str:
             lines += _md_table(["Strategy", "Ratio", "n", "Epochs", "Best epoch", "Tail gain (%)",
                                 "Max (%)", "Flat"], ["---", "---:", "---:", "---:", "---:", "---:", "---:", "---"],
                                body) + [""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+# ----------------------------------------------------------------------------- efficiency within a run
+#: an epoch counts as full data when its kept fraction is at least this
+FULL_EPOCH_KEPT = 1.0 - 1e-9
+
+
+def inrun_efficiency(curve: pd.DataFrame) -> Tuple[float, float, float]:
+    """(ms per sample pass in the run's full-data epochs, in its pruned epochs, their ratio).
+
+    ``c_full = 1000 * sum(train_seconds) / sum(sample_passes)`` over the epochs with
+    kept_fraction = 1, ``c_pruned`` the same over the other epochs, and the in-run
+    efficiency ``c_full / c_pruned`` (1 = a skipped pass saves exactly its cost). Both
+    costs come from the same run, so machine-speed drift between runs cancels out.
+    NaN where the run has no full-data or no pruned epoch, or the curve lacks a column.
+    """
+    nan = (float("nan"),) * 3
+    if curve is None or not {"train_seconds", "sample_passes", "kept_fraction"} <= set(curve.columns):
+        return nan
+    full = curve["kept_fraction"].to_numpy(dtype=float) >= FULL_EPOCH_KEPT
+    t = curve["train_seconds"].to_numpy(dtype=float)
+    n = curve["sample_passes"].to_numpy(dtype=float)
+
+    def cost(mask: np.ndarray) -> float:
+        return 1000.0 * t[mask].sum() / n[mask].sum() if mask.any() and n[mask].sum() > 0 else float("nan")
+
+    c_full, c_pruned = cost(full), cost(~full)
+    return c_full, c_pruned, (c_full / c_pruned if np.isfinite(c_full) and np.isfinite(c_pruned) else float("nan"))
+
+
+def render_efficiency_md(data: ReportData) -> str:
+    """Per (data set, model, profile) and strategy: efficiency across runs and within a run."""
+    lines = ["# Pruning efficiency", "",
+             "Eff. = Wall × / Pass ×, the train-loop speedup over the ideal one, with the full-data run "
+             "of the same seed as reference (as in tables.md); runs made at different times share any "
+             "drift in machine speed. In-run eff. = the run's own ms per sample pass in its full-data "
+             "epochs (kept fraction 1: warm-up, annealing) over that in its pruned epochs, so drift "
+             "between runs cancels; '-' where a run has no epoch of one kind. Means ± std over seeds.",
+             ""]
+    if data.finished.empty:
+        return "\n".join(lines + ["No finished runs."]) + "\n"
+    for key, groups in _strategy_groups(data):
+        body = []
+        for (strategy, ratio), grp in groups:
+            if strategy == FULL_LABEL:
+                continue
+            per_run = np.array([inrun_efficiency(data.curve(rid)) for rid in grp["run_id"]], dtype=float)
+
+            def mstd(values: np.ndarray, d: int) -> str:
+                v = values[np.isfinite(values)]
+                if v.size == 0:
+                    return "-"
+                return f"{np.mean(v):.{d}f}" + (f" ± {np.std(v, ddof=1):.{d}f}" if v.size > 1 else "")
+
+            body.append([escape_md(strategy), fmt_ratio(ratio), str(len(grp)),
+                         mstd(grp["pass_speedup"].to_numpy(dtype=float), 2),
+                         mstd(grp["wall_speedup"].to_numpy(dtype=float), 2),
+                         mstd(grp["efficiency"].to_numpy(dtype=float), 2),
+                         mstd(per_run[:, 0], 2), mstd(per_run[:, 1], 2), mstd(per_run[:, 2], 2)])
+        if body:
+            lines += [f"## {_title(key)}", ""]
+            lines += _md_table(["Strategy", "Ratio", "n", "Pass ×", "Wall ×", "Eff.", "ms/pass full epochs",
+                                "ms/pass pruned epochs", "In-run eff."],
+                               ["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:"], body) + [""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -387,6 +456,7 @@ def render_index_md(data: ReportData, written: Sequence[str],
         "summary.md": "compact summary table",
         "convergence.md": "per strategy: best epoch and the validation-MAE gain over the last 20 % of "
                           "the epochs (is the run converged?)",
+        "efficiency.md": "per strategy: pruning efficiency across runs and within a run (drift-free)",
         "index.md": "this file",
     }
     lines += ["## Files", ""]

@@ -24,7 +24,7 @@ from benchmarks.report import (
     METRIC_COLUMNS, REQUIRED_COLUMNS, build_report_data, load_results, ordered_strategies, write_report,
 )
 from benchmarks.report_figures import EXTRA_COLOURS, STRATEGY_COLOURS, pareto_front, strategy_colour
-from benchmarks.report_tables import TABLE_COLUMNS, tail_gain_pct
+from benchmarks.report_tables import TABLE_COLUMNS, inrun_efficiency, tail_gain_pct
 
 DATASETS = {"dsA": 1.0, "dsB": 5.0}
 MODELS = ("m1", "m2")
@@ -239,7 +239,7 @@ def test_tables_byte_identical_on_rerun_and_after_shuffling(grid_dir, tmp_path):
     df.to_csv(shuffled_dir / "results.csv", index=False)
     shutil.copytree(grid_dir / "runs", shuffled_dir / "runs")  # the curves (convergence.md)
     third = write_report(shuffled_dir, tmp_path / "c", figures=False)
-    names = ["tables.md", "tables.tex", "summary.csv", "summary.md", "convergence.md", "index.md"]
+    names = ["tables.md", "tables.tex", "summary.csv", "summary.md", "convergence.md", "efficiency.md", "index.md"]
     assert sorted(first) == sorted(names)
     for name in names:
         a = first[name].read_bytes()
@@ -374,3 +374,24 @@ def test_tail_gain_and_convergence_table(report):
     assert full["Epochs"] == str(EPOCHS) and full["n"] == "3"
     assert full["Max (%)"] == f"{expected:+.2f}"
     assert full["Flat"] == ("yes" if expected < 1.0 else "no")
+
+
+def test_inrun_efficiency_and_table(report):
+    # epochs 0 and 3 full (100 passes, 1 s = 10 ms/pass); epochs 1-2 pruned (50 passes, 0.6 s = 12 ms/pass)
+    curve = pd.DataFrame({"train_seconds": [1.0, 0.6, 0.6, 1.0], "sample_passes": [100, 50, 50, 100],
+                          "kept_fraction": [1.0, 0.5, 0.5, 1.0]})
+    c_full, c_pruned, eff = inrun_efficiency(curve)
+    assert (c_full, c_pruned) == (pytest.approx(10.0), pytest.approx(12.0))
+    assert eff == pytest.approx(10.0 / 12.0)
+    assert np.isnan(inrun_efficiency(curve.assign(kept_fraction=0.5))[2])  # no full-data epoch
+    assert np.isnan(inrun_efficiency(curve.drop(columns="kept_fraction"))[0])
+    assert all(np.isnan(inrun_efficiency(None)))
+    # the fixture's pruned runs keep a constant fraction < 1: across-run eff. only, in-run '-'
+    rows = _md_section(report["efficiency.md"].read_text(encoding="utf-8"), "dsA · m1 (profile cpu)")
+    assert rows and all(r["Strategy"] != "full" for r in rows)
+    summary = report["summary.csv"]
+    s = pd.read_csv(summary)
+    ref = s[(s.dataset == "dsA") & (s.model == "m1") & (s.strategy == rows[0]["Strategy"])
+            & (s.ratio == float(rows[0]["Ratio"]))].iloc[0]
+    assert rows[0]["Eff."].split(" ")[0] == f"{ref['efficiency_mean']:.2f}"
+    assert rows[0]["In-run eff."] == "-" and rows[0]["ms/pass pruned epochs"] != "-"
