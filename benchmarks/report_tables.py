@@ -14,7 +14,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
-from benchmarks.report import FULL_LABEL, HORIZONS, METRICS, ReportData
+from benchmarks.report import FULL_LABEL, HORIZONS, METRICS, ReportData, _mean_std
 
 PM_MD, PM_TEX = "±", r"$\pm$"
 DAGGER_MD, DAGGER_TEX = "†", r"$^\dagger$"
@@ -386,10 +386,18 @@ def inrun_efficiency(curve: pd.DataFrame) -> Tuple[float, float, float]:
     n = curve["sample_passes"].to_numpy(dtype=float)
 
     def cost(mask: np.ndarray) -> float:
-        return 1000.0 * t[mask].sum() / n[mask].sum() if mask.any() and n[mask].sum() > 0 else float("nan")
+        return 1000.0 * t[mask].sum() / n[mask].sum() if n[mask].sum() > 0 else float("nan")
 
     c_full, c_pruned = cost(full), cost(~full)
     return c_full, c_pruned, (c_full / c_pruned if np.isfinite(c_full) and np.isfinite(c_pruned) else float("nan"))
+
+
+def _fmt_mean_std(values: np.ndarray, decimals: int = 2) -> str:
+    """'mean ± std' over the finite values (just 'mean' for one, '-' for none)."""
+    mean, std, n = _mean_std(values)
+    if n == 0:
+        return "-"
+    return f"{mean:.{decimals}f}" + (f" ± {std:.{decimals}f}" if n > 1 else "")
 
 
 def render_efficiency_md(data: ReportData) -> str:
@@ -409,18 +417,10 @@ def render_efficiency_md(data: ReportData) -> str:
             if strategy == FULL_LABEL:
                 continue
             per_run = np.array([inrun_efficiency(data.curve(rid)) for rid in grp["run_id"]], dtype=float)
-
-            def mstd(values: np.ndarray, d: int) -> str:
-                v = values[np.isfinite(values)]
-                if v.size == 0:
-                    return "-"
-                return f"{np.mean(v):.{d}f}" + (f" ± {np.std(v, ddof=1):.{d}f}" if v.size > 1 else "")
-
-            body.append([escape_md(strategy), fmt_ratio(ratio), str(len(grp)),
-                         mstd(grp["pass_speedup"].to_numpy(dtype=float), 2),
-                         mstd(grp["wall_speedup"].to_numpy(dtype=float), 2),
-                         mstd(grp["efficiency"].to_numpy(dtype=float), 2),
-                         mstd(per_run[:, 0], 2), mstd(per_run[:, 1], 2), mstd(per_run[:, 2], 2)])
+            body.append([escape_md(strategy), fmt_ratio(ratio), str(len(grp))] +
+                        [_fmt_mean_std(grp[q].to_numpy(dtype=float))
+                         for q in ("pass_speedup", "wall_speedup", "efficiency")] +
+                        [_fmt_mean_std(per_run[:, j]) for j in range(3)])
         if body:
             lines += [f"## {_title(key)}", ""]
             lines += _md_table(["Strategy", "Ratio", "n", "Pass ×", "Wall ×", "Eff.", "ms/pass full epochs",
