@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 #: run flags that override the suite's ``launcher:`` block (argparse dest = block key)
-LAUNCH_FLAGS = ("workers", "gpus", "cluster", "partition", "time_min", "gpus_per_job", "cpus_per_job",
+LAUNCH_FLAGS = ("workers", "gpus", "isolate", "cluster", "partition", "time_min", "gpus_per_job", "cpus_per_job",
                 "tasks_per_job", "mem_gb", "array_parallelism", "account", "qos", "constraint")
 
 
@@ -136,6 +136,9 @@ def add_engine_commands(sub) -> None:
     g.add_argument("--gpus", nargs="*", metavar="ID",
                    help="local: one worker per GPU, CUDA_VISIBLE_DEVICES set per worker; no IDs = every "
                         "visible GPU")
+    g.add_argument("--isolate", action="store_true", default=None,
+                   help="local: one cell at a time, each in a fresh process (timings that do not depend on a "
+                        "cell's place in the grid)")
     g.add_argument("--cluster", choices=("slurm", "local", "debug"),
                    help="submitit: slurm (default), local (jobs as local processes, for tests) or debug "
                         "(in this process)")

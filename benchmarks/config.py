@@ -91,6 +91,7 @@ LAUNCHER_DEFAULTS: Dict[str, Any] = {
     # --launcher local
     "workers": None,          # worker processes (None: one, sequential = the default behaviour)
     "gpus": None,             # "all" or a list of GPU ids: one worker per GPU (CUDA_VISIBLE_DEVICES)
+    "isolate": False,         # each cell in a fresh process (timings free of what earlier runs left behind)
     # --launcher submitit: one job per pending cell, as a SLURM job array
     "cluster": "slurm",       # slurm | local (subprocesses, for tests) | debug (in-process)
     "partition": None,
@@ -108,7 +109,7 @@ LAUNCHER_DEFAULTS: Dict[str, Any] = {
     "slurm_extra": {},        # more sbatch options, e.g. {exclusive: true, reservation: x}
 }
 LAUNCHER_TYPES = {
-    "workers": (int, type(None)), "gpus": (list, str, type(None)), "cluster": (str,),
+    "workers": (int, type(None)), "gpus": (list, str, type(None)), "isolate": (bool,), "cluster": (str,),
     "partition": (str, type(None)), "time_min": (int,), "gpus_per_job": (int,), "cpus_per_job": (int,),
     "tasks_per_job": (int,), "mem_gb": (int, float, type(None)), "array_parallelism": (int,),
     "account": (str, type(None)), "qos": (str, type(None)), "constraint": (str, type(None)),

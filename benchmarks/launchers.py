@@ -8,7 +8,10 @@ whatever ran them.
   behaviour). With ``workers`` / ``gpus``: a pool of worker processes, one per GPU with
   CUDA_VISIBLE_DEVICES set to that GPU, each running its cells one at a time, so no two
   timed runs ever share a GPU. On a machine without GPUs ``workers: K`` starts K CPU
-  workers that share the cores (their wall-clock timings then interfere).
+  workers that share the cores (their wall-clock timings then interfere). With
+  ``isolate``: still one cell at a time, but each in a fresh spawned process, so no run
+  inherits the allocator, caches or thread pools an earlier run left in the process
+  (its timing then does not depend on its place in the grid).
 - ``submitit``: one job per pending cell, submitted as one SLURM job array through
   ``submitit.AutoExecutor`` (``cluster: local`` runs the same jobs as local
   subprocesses, ``debug`` in this process). Logs go to ``OUT/submitit/``. The
@@ -87,13 +90,8 @@ def pool_slots(workers: Optional[int], gpus) -> Optional[List[Optional[str]]]:
     return ids[:n]
 
 
-def _bind_slot(slots, threads: int) -> None:
-    """Pool worker initializer: take one slot; pin this process to its GPU (before CUDA starts).
-
-    A blocking get: a multiprocessing queue is fed by a background thread, so a slot put
-    just before the pool started may not be readable yet (``get_nowait`` raced on it).
-    """
-    slot = slots.get(timeout=120)
+def _pin(slot: Optional[str], threads: int) -> None:
+    """Pin this (new) process to GPU ``slot`` before CUDA starts, or, for a CPU slot, to ``threads``."""
     if slot is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = slot
     else:
@@ -101,21 +99,39 @@ def _bind_slot(slots, threads: int) -> None:
         torch.set_num_threads(threads)
 
 
+def _bind_slot(slots, threads: int) -> None:
+    """Pool worker initializer: take one slot from the queue and pin to it.
+
+    A blocking get: a multiprocessing queue is fed by a background thread, so a slot put
+    just before the pool started may not be readable yet (``get_nowait`` raced on it).
+    """
+    _pin(slots.get(timeout=120), threads)
+
+
 def run_pool(fn: Callable, tasks: Sequence[tuple], slots: Sequence[Optional[str]],
-             on_result: Callable[[int, object, Optional[BaseException]], None]) -> None:
+             on_result: Callable[[int, object, Optional[BaseException]], None], fresh: bool = False) -> None:
     """Run ``fn(*task)`` for every task on ``len(slots)`` spawned workers, one slot each.
 
-    Each worker holds its slot for life and runs one task at a time. ``on_result(i, result,
-    error)`` is called in this process as tasks complete. Ctrl-C cancels what has not started.
+    Each worker holds its slot for life and runs one task at a time. ``fresh``: one slot
+    only, and a new process for every task (``max_tasks_per_child=1``) on that slot, with
+    this process's torch thread count. ``on_result(i, result, error)`` is called in this
+    process as tasks complete. Ctrl-C cancels what has not started.
     """
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    for s in slots:
-        queue.put(s)
-    threads = max(1, (os.cpu_count() or 1) // len(slots))
-    ex = ProcessPoolExecutor(len(slots), mp_context=ctx, initializer=_bind_slot, initargs=(queue, threads))
+    if fresh:
+        if len(slots) != 1:
+            raise ValueError(f"fresh processes per task need exactly one slot, got {len(slots)}")
+        import torch
+        ex = ProcessPoolExecutor(1, mp_context=ctx, max_tasks_per_child=1, initializer=_pin,
+                                 initargs=(slots[0], torch.get_num_threads()))
+    else:
+        queue = ctx.Queue()
+        for s in slots:
+            queue.put(s)
+        threads = max(1, (os.cpu_count() or 1) // len(slots))
+        ex = ProcessPoolExecutor(len(slots), mp_context=ctx, initializer=_bind_slot, initargs=(queue, threads))
     try:
         futures = {ex.submit(fn, *t): i for i, t in enumerate(tasks)}
         for f in as_completed(futures):
@@ -133,11 +149,12 @@ def _pool_cell(spec: RunSpec, out: str, data_root=None) -> str:
 
 
 def _pool_grid(specs: List[RunSpec], store: ResultsStore, slots: List[Optional[str]], data_root, say, tty,
-               desc: str) -> dict:
+               desc: str, fresh: bool = False) -> dict:
     pending = [s for s in specs if not store.is_done(s.run_id)]
     counts = {"finished": 0, "failed": 0, "skipped": len(specs) - len(pending), "locked": 0}
-    say(f"local pool: {len(slots)} workers on " +
-        ", ".join(f"GPU {s}" if s is not None else "CPU" for s in slots))
+    where = ", ".join(f"GPU {s}" if s is not None else "CPU" for s in slots)
+    say(f"local: one cell at a time, each in a fresh process, on {where}" if fresh
+        else f"local pool: {len(slots)} workers on {where}")
     bar = None
     if tty:
         from tqdm.auto import tqdm
@@ -159,7 +176,7 @@ def _pool_grid(specs: List[RunSpec], store: ResultsStore, slots: List[Optional[s
 
     try:
         if pending:
-            run_pool(_pool_cell, [(s, str(store.root), data_root) for s in pending], slots, on_result)
+            run_pool(_pool_cell, [(s, str(store.root), data_root) for s in pending], slots, on_result, fresh=fresh)
     finally:
         if bar is not None:
             bar.close()
@@ -170,11 +187,17 @@ def _pool_grid(specs: List[RunSpec], store: ResultsStore, slots: List[Optional[s
 @LAUNCHERS.register("local")
 def launch_local(specs: List[RunSpec], store: ResultsStore, settings: dict, *, suite: dict, data_root=None,
                  say=print, tty: bool = False, wait: bool = True) -> dict:
-    """Sequentially in this process, or on a pool of one worker per GPU (``workers``/``gpus``)."""
+    """Sequentially in this process, or on a pool of one worker per GPU (``workers``/``gpus``),
+    or (``isolate``) sequentially with each cell in a fresh process."""
     from benchmarks.runner import run_sequential
 
     slots = pool_slots(settings["workers"], settings["gpus"])
     desc = f"grid {suite['name']}"
+    if settings["isolate"]:
+        if slots is not None and len(slots) > 1:
+            raise ConfigError(f"launcher.isolate runs one cell at a time, each in a fresh process; it cannot be "
+                              f"combined with a pool of {len(slots)} workers (drop --workers/--gpus, or name one GPU)")
+        return _pool_grid(specs, store, slots or [None], data_root, say, tty, desc, fresh=True)
     if slots is None:
         return run_sequential(specs, store, data_root=data_root, say=say, tty=tty, desc=desc)
     return _pool_grid(specs, store, slots, data_root, say, tty, desc)

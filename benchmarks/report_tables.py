@@ -328,39 +328,59 @@ def tail_gain_pct(val_mae: Sequence[float], tail: float = CONVERGENCE_TAIL) -> f
     return float(100.0 * (ref - np.nanmin(v[len(v) - k:])) / ref)
 
 
+def tail_trend_pct(val_mae: Sequence[float], tail: float = CONVERGENCE_TAIL) -> float:
+    """Relative change (%) of the mean val MAE of the last ``tail`` of the epochs against the
+    mean of the same number of epochs just before: a trend that one noisy epoch cannot set.
+
+    With E epochs and k = ceil(tail * E): ``100 * (mean(v[E-2k:E-k]) - mean(v[E-k:])) /
+    mean(v[E-2k:E-k])``; positive = still improving. NaN when E < 2k (or E < 2).
+    """
+    v = np.asarray(val_mae, dtype=float)
+    if len(v) < 2:
+        return float("nan")
+    k = max(1, math.ceil(tail * len(v)))
+    if len(v) < 2 * k:
+        return float("nan")
+    before, last = np.nanmean(v[len(v) - 2 * k:len(v) - k]), np.nanmean(v[len(v) - k:])
+    return float(100.0 * (before - last) / before)
+
+
 def render_convergence_md(data: ReportData) -> str:
     """Per (data set, model, profile) and strategy: epochs, best epoch, tail gain; full data first."""
     lines = ["# Convergence", "",
              f"Tail gain = improvement of the validation MAE over the last {CONVERGENCE_TAIL:.0%} of the "
              f"epochs, relative to the epoch just before them (%; mean ± std over seeds, max over seeds); "
              f"a group counts as flat when every seed gained less than {CONVERGENCE_TOL_PCT:g} %. "
-             "Best epoch is 0-based. The validation curves are in figures/val_curve_*.", ""]
+             f"Tail trend = improvement of the mean validation MAE of those epochs over the mean of the "
+             f"{CONVERGENCE_TAIL:.0%} before them (%; mean ± std over seeds): unlike the gain, one noisy "
+             "epoch cannot set it. Best epoch is 0-based. The validation curves are in figures/val_curve_*.", ""]
     if data.finished.empty:
         return "\n".join(lines + ["No finished runs."]) + "\n"
     for key, groups in _strategy_groups(data):
         body = []
         for (strategy, ratio), grp in groups:
-            gains, bests, epochs = [], [], []
+            gains, trends, bests, epochs = [], [], [], []
             for _, run in grp.iterrows():
                 curve = data.curve(run["run_id"])
                 if curve is None or "val_mae" not in curve.columns:
                     continue
                 gains.append(tail_gain_pct(curve["val_mae"].to_numpy()))
+                trends.append(tail_trend_pct(curve["val_mae"].to_numpy()))
                 bests.append(float(run["best_epoch"]))
                 epochs.append(int(run["epochs"]))
             if not gains:
                 continue
-            g = np.asarray(gains)
-            std = f" ± {np.std(g, ddof=1):.2f}" if len(g) > 1 else ""
+            g, t = np.asarray(gains), np.asarray(trends)
             flat = "yes" if np.all(g < CONVERGENCE_TOL_PCT) else "no"
             body.append([escape_md(strategy), "-" if strategy == FULL_LABEL else fmt_ratio(ratio), str(len(g)),
                          ", ".join(str(e) for e in sorted(set(epochs))),
-                         f"{np.mean(bests):.1f}", f"{np.mean(g):+.2f}{std}", f"{np.max(g):+.2f}", flat])
+                         f"{np.mean(bests):.1f}", _fmt_mean_std(g, signed=True), f"{np.max(g):+.2f}", flat,
+                         _fmt_mean_std(t, signed=True)])
         if body:
             lines += [f"## {_title(key)}", ""]
             lines += _md_table(["Strategy", "Ratio", "n", "Epochs", "Best epoch", "Tail gain (%)",
-                                "Max (%)", "Flat"], ["---", "---:", "---:", "---:", "---:", "---:", "---:", "---"],
-                               body) + [""]
+                                "Max (%)", "Flat", "Tail trend (%)"],
+                               ["---", "---:", "---:", "---:", "---:", "---:", "---:", "---", "---:"], body) + [""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -392,12 +412,12 @@ def inrun_efficiency(curve: pd.DataFrame) -> Tuple[float, float, float]:
     return c_full, c_pruned, (c_full / c_pruned if np.isfinite(c_full) and np.isfinite(c_pruned) else float("nan"))
 
 
-def _fmt_mean_std(values: np.ndarray, decimals: int = 2) -> str:
-    """'mean ± std' over the finite values (just 'mean' for one, '-' for none)."""
+def _fmt_mean_std(values: np.ndarray, decimals: int = 2, signed: bool = False) -> str:
+    """'mean ± std' over the finite values (just 'mean' for one, '-' for none); ``signed``: '+mean'."""
     mean, std, n = _mean_std(values)
     if n == 0:
         return "-"
-    return f"{mean:.{decimals}f}" + (f" ± {std:.{decimals}f}" if n > 1 else "")
+    return f"{mean:{'+' if signed else ''}.{decimals}f}" + (f" ± {std:.{decimals}f}" if n > 1 else "")
 
 
 def render_efficiency_md(data: ReportData) -> str:

@@ -122,6 +122,38 @@ def test_local_pool_runs_the_grid(tmp_path):
     assert res["skipped"] == 2 and res["finished"] == 0
 
 
+def test_fresh_pool_starts_a_new_process_per_task():
+    seen = {}
+    run_pool(worker_identity, [(i,) for i in range(3)], [None], lambda i, res, err: seen.__setitem__(i, err or res),
+             fresh=True)
+    pids = {pid for pid, _ in seen.values()}
+    assert len(pids) == 3 and os.getpid() not in pids
+    with pytest.raises(ValueError, match="exactly one slot"):
+        run_pool(worker_identity, [(0,)], [None, None], lambda *a: None, fresh=True)
+
+
+def test_isolated_grid_matches_the_in_process_grid(tmp_path, monkeypatch):
+    from benchmarks.cli import build_parser
+
+    suite = write(tmp_path, SMOKE.replace("[full, random, infobatch]", "[full, random]"))
+    res = run_suite(suite, out=tmp_path / "iso", quiet=True, report=False, launch={"isolate": True})
+    assert res["finished"] == 2
+    run_suite(suite, out=tmp_path / "seq", quiet=True, report=False)
+    for rid in assert_complete(tmp_path / "iso", 2):
+        iso, seq = (json.loads((tmp_path / d / "runs" / rid / "metrics.json").read_text()) for d in ("iso", "seq"))
+        assert iso["test"] == seq["test"] and iso["selected_digest"] == seq["selected_digest"]
+    # the flag, the suite block and their checks
+    args = build_parser().parse_args(["run", "x.yaml", "--isolate"])
+    assert launcher_settings({}, _launch_overrides(args))["isolate"] is True
+    assert launcher_settings({"launcher": {"isolate": True}}, _launch_overrides(build_parser().parse_args(
+        ["run", "x.yaml"])))["isolate"] is True  # no flag: the suite's block stands
+    with pytest.raises(ConfigError, match=r"launcher\.isolate: expected bool"):
+        load_suite(write(tmp_path, SMOKE.replace("cpus_per_job: 1", "isolate: 1"), "bad.yaml"))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    with pytest.raises(ConfigError, match="isolate runs one cell at a time.*pool of 2 workers"):
+        run_suite(suite, out=tmp_path / "x", quiet=True, report=False, launch={"isolate": True, "workers": 2})
+
+
 # ----------------------------------------------------------------------------- submitit
 
 def test_submitit_local_array_resumes(tmp_path):

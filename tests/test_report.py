@@ -24,7 +24,7 @@ from benchmarks.report import (
     METRIC_COLUMNS, REQUIRED_COLUMNS, build_report_data, load_results, ordered_strategies, write_report,
 )
 from benchmarks.report_figures import EXTRA_COLOURS, STRATEGY_COLOURS, pareto_front, strategy_colour
-from benchmarks.report_tables import TABLE_COLUMNS, inrun_efficiency, tail_gain_pct
+from benchmarks.report_tables import TABLE_COLUMNS, inrun_efficiency, tail_gain_pct, tail_trend_pct
 
 DATASETS = {"dsA": 1.0, "dsB": 5.0}
 MODELS = ("m1", "m2")
@@ -365,6 +365,11 @@ def test_tail_gain_and_convergence_table(report):
     assert tail_gain_pct([5, 4, 3, 2, 2, 2, 2, 2.0, 1.5, 1.9]) == pytest.approx(25.0)
     assert tail_gain_pct([1.0, 1.1, 1.2]) == pytest.approx(100 * (1.1 - 1.2) / 1.1)  # worse: negative
     assert np.isnan(tail_gain_pct([1.0]))
+    # trend: mean of epochs 8-9 (1.7) against mean of epochs 6-7 (2.0); one dip cannot set it
+    assert tail_trend_pct([5, 4, 3, 2, 2, 2, 2, 2.0, 1.5, 1.9]) == pytest.approx(15.0)
+    assert tail_trend_pct([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.2, 1.0, 0.8]) == pytest.approx(100 * (1.1 - 0.9) / 1.1)
+    assert tail_trend_pct([1.0, 0.9, 0.8]) == pytest.approx(100 * (0.9 - 0.8) / 0.9)  # k = 1
+    assert np.isnan(tail_trend_pct([1.0])) and np.isnan(tail_trend_pct([1.0, 1.0], tail=0.9))  # no window before
     # the fixture curves are mae * (1 + 1/(e+1)) over EPOCHS epochs
     k = int(np.ceil(0.2 * EPOCHS))
     ref, last = 1 + 1 / (EPOCHS - k), 1 + 1 / EPOCHS
@@ -374,6 +379,8 @@ def test_tail_gain_and_convergence_table(report):
     assert full["Epochs"] == str(EPOCHS) and full["n"] == "3"
     assert full["Max (%)"] == f"{expected:+.2f}"
     assert full["Flat"] == ("yes" if expected < 1.0 else "no")
+    curve = [1 + 1 / (e + 1) for e in range(EPOCHS)]  # the same relative trend for every seed
+    assert full["Tail trend (%)"] == f"{tail_trend_pct(curve):+.2f} ± 0.00"
 
 
 def test_inrun_efficiency_and_table(report):
