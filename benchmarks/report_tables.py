@@ -333,11 +333,9 @@ def tail_trend_pct(val_mae: Sequence[float], tail: float = CONVERGENCE_TAIL) -> 
     mean of the same number of epochs just before: a trend that one noisy epoch cannot set.
 
     With E epochs and k = ceil(tail * E): ``100 * (mean(v[E-2k:E-k]) - mean(v[E-k:])) /
-    mean(v[E-2k:E-k])``; positive = still improving. NaN when E < 2k (or E < 2).
+    mean(v[E-2k:E-k])``; positive = still improving. NaN when E < 2k (no window before).
     """
     v = np.asarray(val_mae, dtype=float)
-    if len(v) < 2:
-        return float("nan")
     k = max(1, math.ceil(tail * len(v)))
     if len(v) < 2 * k:
         return float("nan")
@@ -346,7 +344,7 @@ def tail_trend_pct(val_mae: Sequence[float], tail: float = CONVERGENCE_TAIL) -> 
 
 
 def render_convergence_md(data: ReportData) -> str:
-    """Per (data set, model, profile) and strategy: epochs, best epoch, tail gain; full data first."""
+    """Per (data set, model, profile) and strategy: epochs, best epoch, tail gain and trend; full data first."""
     lines = ["# Convergence", "",
              f"Tail gain = improvement of the validation MAE over the last {CONVERGENCE_TAIL:.0%} of the "
              f"epochs, relative to the epoch just before them (%; mean ± std over seeds, max over seeds); "
@@ -364,8 +362,9 @@ def render_convergence_md(data: ReportData) -> str:
                 curve = data.curve(run["run_id"])
                 if curve is None or "val_mae" not in curve.columns:
                     continue
-                gains.append(tail_gain_pct(curve["val_mae"].to_numpy()))
-                trends.append(tail_trend_pct(curve["val_mae"].to_numpy()))
+                val = curve["val_mae"].to_numpy()
+                gains.append(tail_gain_pct(val))
+                trends.append(tail_trend_pct(val))
                 bests.append(float(run["best_epoch"]))
                 epochs.append(int(run["epochs"]))
             if not gains:
