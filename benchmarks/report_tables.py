@@ -300,8 +300,8 @@ def render_summary_md(data: ReportData) -> str:
 
 
 # ----------------------------------------------------------------------------- convergence
-#: a run counts as converged when its validation MAE improved by less than this (%) over the
-#: last CONVERGENCE_TAIL of its epochs
+#: a run counts as converged when its best validation MAE improved by less than this (%) in
+#: the last CONVERGENCE_TAIL of its epochs
 CONVERGENCE_TOL_PCT = 1.0
 CONVERGENCE_TAIL = 0.2
 
@@ -314,17 +314,18 @@ def _strategy_groups(data: ReportData):
 
 
 def tail_gain_pct(val_mae: Sequence[float], tail: float = CONVERGENCE_TAIL) -> float:
-    """Relative val-MAE improvement (%) over the last ``tail`` fraction of the epochs.
+    """Relative improvement (%) of the best val MAE made in the last ``tail`` fraction of the epochs.
 
-    With E epochs and k = ceil(tail * E): ``100 * (v[E-k-1] - min(v[E-k:])) / v[E-k-1]``,
-    where v[E-k-1] is the value just before the tail; 0 or less = flat or worse. NaN when
+    With E epochs and k = ceil(tail * E): ``100 * (min(v[:E-k]) - min(v[E-k:])) / min(v[:E-k])``,
+    how much the kept (best-validation) checkpoint still gained in the tail; 0 or less = the
+    best epoch came before the tail. A spike just before the tail cannot set it. NaN when
     fewer than two epochs.
     """
     v = np.asarray(val_mae, dtype=float)
     if len(v) < 2:
         return float("nan")
     k = min(len(v) - 1, max(1, math.ceil(tail * len(v))))
-    ref = v[len(v) - k - 1]
+    ref = np.nanmin(v[:len(v) - k])
     return float(100.0 * (ref - np.nanmin(v[len(v) - k:])) / ref)
 
 
@@ -346,8 +347,10 @@ def tail_trend_pct(val_mae: Sequence[float], tail: float = CONVERGENCE_TAIL) -> 
 def render_convergence_md(data: ReportData) -> str:
     """Per (data set, model, profile) and strategy: epochs, best epoch, tail gain and trend; full data first."""
     lines = ["# Convergence", "",
-             f"Tail gain = improvement of the validation MAE over the last {CONVERGENCE_TAIL:.0%} of the "
-             f"epochs, relative to the epoch just before them (%; mean ± std over seeds, max over seeds); "
+             f"Tail gain = improvement of the best validation MAE reached in the last {CONVERGENCE_TAIL:.0%} "
+             f"of the epochs over the best before them, i.e. how much the kept (best-validation) checkpoint "
+             f"still gained there (%; mean ± std over seeds, max over seeds; 0 or less = the best epoch came "
+             f"before); "
              f"a group counts as flat when every seed gained less than {CONVERGENCE_TOL_PCT:g} %. "
              f"Tail trend = improvement of the mean validation MAE of those epochs over the mean of the "
              f"{CONVERGENCE_TAIL:.0%} before them (%; mean ± std over seeds): unlike the gain, one noisy "

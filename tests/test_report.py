@@ -361,9 +361,11 @@ def test_bad_results_file_errors_name_the_problem(tmp_path):
 
 
 def test_tail_gain_and_convergence_table(report):
-    # 10 epochs: the tail is the last 2; reference is epoch 7
+    # 10 epochs: the tail is the last 2; reference is the best of epochs 0-7
     assert tail_gain_pct([5, 4, 3, 2, 2, 2, 2, 2.0, 1.5, 1.9]) == pytest.approx(25.0)
-    assert tail_gain_pct([1.0, 1.1, 1.2]) == pytest.approx(100 * (1.1 - 1.2) / 1.1)  # worse: negative
+    assert tail_gain_pct([1.0, 1.1, 1.2]) == pytest.approx(100 * (1.0 - 1.2) / 1.0)  # worse: negative
+    # a spike just before the tail is not a reference: the tail never beat epoch 1
+    assert tail_gain_pct([2, 1, 1, 1, 1, 1, 1, 1.5, 1.2, 1.1]) == pytest.approx(-10.0)
     assert np.isnan(tail_gain_pct([1.0]))
     # trend: mean of epochs 8-9 (1.7) against mean of epochs 6-7 (2.0); one dip cannot set it
     assert tail_trend_pct([5, 4, 3, 2, 2, 2, 2, 2.0, 1.5, 1.9]) == pytest.approx(15.0)
