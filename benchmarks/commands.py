@@ -137,8 +137,8 @@ def add_engine_commands(sub) -> None:
                    help="local: one worker per GPU, CUDA_VISIBLE_DEVICES set per worker; no IDs = every "
                         "visible GPU")
     g.add_argument("--isolate", action="store_true", default=None,
-                   help="local: one cell at a time, each in a fresh process (timings that do not depend on a "
-                        "cell's place in the grid)")
+                   help="local: one cell at a time, each in a fresh process (no run inherits process state "
+                        "from earlier runs)")
     g.add_argument("--cluster", choices=("slurm", "local", "debug"),
                    help="submitit: slurm (default), local (jobs as local processes, for tests) or debug "
                         "(in this process)")

@@ -91,7 +91,7 @@ LAUNCHER_DEFAULTS: Dict[str, Any] = {
     # --launcher local
     "workers": None,          # worker processes (None: one, sequential = the default behaviour)
     "gpus": None,             # "all" or a list of GPU ids: one worker per GPU (CUDA_VISIBLE_DEVICES)
-    "isolate": False,         # each cell in a fresh process (timings free of what earlier runs left behind)
+    "isolate": False,         # each cell in a fresh process (no process state inherited from earlier runs)
     # --launcher submitit: one job per pending cell, as a SLURM job array
     "cluster": "slurm",       # slurm | local (subprocesses, for tests) | debug (in-process)
     "partition": None,

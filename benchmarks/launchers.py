@@ -11,7 +11,7 @@ whatever ran them.
   workers that share the cores (their wall-clock timings then interfere). With
   ``isolate``: still one cell at a time, but each in a fresh spawned process, so no run
   inherits the allocator, caches or thread pools an earlier run left in the process
-  (its timing then does not depend on its place in the grid).
+  (drift in the machine's own speed between runs remains).
 - ``submitit``: one job per pending cell, submitted as one SLURM job array through
   ``submitit.AutoExecutor`` (``cluster: local`` runs the same jobs as local
   subprocesses, ``debug`` in this process). Logs go to ``OUT/submitit/``. The

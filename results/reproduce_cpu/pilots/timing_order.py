@@ -15,7 +15,10 @@ from benchmarks.store import ResultsStore
 ORDER = ["full", "stprune", "full", "infobatch", "full"]
 OUTS = [Path(f"/tmp/order/{i}_{lab}") for i, lab in enumerate(ORDER)]
 
-def show(i, *_):
+def show(i, _result=None, error=None):
+    if error is not None:
+        print(i, ORDER[i], "failed:", error, flush=True)
+        return
     d = next(p for p in (OUTS[i] / "runs").iterdir() if p.is_dir())
     r = list(csv.DictReader(open(d / "curve.csv")))
     t = sum(float(x["train_seconds"]) for x in r); n = sum(float(x["sample_passes"]) for x in r)
