@@ -23,9 +23,13 @@ def _launch_overrides(args) -> dict:
 def _cmd_run(args) -> int:
     from benchmarks import distributed
     from benchmarks.config import ConfigError
-    from benchmarks.runner import run_suite
+    from benchmarks.runner import StoreFull, run_suite
     from datasets.base import DataError
 
+    if args.dataset_config:  # the registry reads the variable on every lookup
+        from datasets.registry import EXTRA_DIRS_ENV
+        os.environ[EXTRA_DIRS_ENV] = os.pathsep.join(
+            [str(Path(d).resolve()) for d in args.dataset_config] + [os.environ.get(EXTRA_DIRS_ENV, "")]).rstrip(os.pathsep)
     try:
         with distributed.session():  # joins the process group under torchrun, else nothing
             res = run_suite(args.suite, profile=args.profile, seeds=args.seeds, only=args.only,
@@ -36,7 +40,24 @@ def _cmd_run(args) -> int:
         if os.environ.get("RANK", "0") == "0":  # under torchrun, say it once
             print(f"error: {e}", file=sys.stderr)
         return 2
+    except StoreFull as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     return 1 if res.get("failed") or res.get("lost") else 0
+
+
+def _cmd_migrate(args) -> int:
+    from benchmarks.migrate import migrate_dir
+
+    if not (Path(args.dir) / "runs").is_dir():
+        print(f"error: {args.dir} holds no runs/ directory", file=sys.stderr)
+        return 2
+    res = migrate_dir(args.dir, data_root=args.data_root)
+    for line in res["mismatch"]:
+        print(f"not migrated: {line}")
+    print(f"{len(res['migrated'])} run(s) given an identity.json, {len(res['current'])} already had one, "
+          f"{len(res['mismatch'])} not migrated, {len(res['skipped'])} skipped (no config.yaml/env.json)")
+    return 1 if res["mismatch"] else 0
 
 
 def _cmd_report(args) -> int:
@@ -59,13 +80,18 @@ def _cmd_list(args) -> int:
     import pruning
     from pruning.base import PRUNERS
 
+    from datasets.registry import broken_datasets
+
     info = {"datasets": datasets.dataset_names(), "models": models.MODELS.names(),
             "strategies": PRUNERS.names()}
+    broken = broken_datasets()
     if args.json:
-        print(json.dumps(info, indent=2))
+        print(json.dumps({**info, "broken_datasets": broken}, indent=2))
     else:
         for k, v in info.items():
             print(f"{k}: {', '.join(v)}")
+        for name, why in sorted(broken.items()):
+            print(f"broken data set {name}: {why}")
     return 0
 
 
@@ -88,13 +114,15 @@ def _cmd_perf(args) -> int:
 
 
 def _cmd_compare(args) -> int:
-    from benchmarks.compare import compare_dirs
+    from benchmarks.compare import compare_dirs, one_sided_lines, summary_line
 
     for d in (args.a, args.b):
         if not (Path(d) / "runs").is_dir():
             print(f"error: {d} holds no runs/ directory", file=sys.stderr)
             return 2
     res = compare_dirs(args.a, args.b, rtol=args.rtol)
+    for line in one_sided_lines(res, args.a, args.b):
+        print(line)
     if not res["common"]:
         print(f"error: no finished run is in both {args.a} and {args.b}", file=sys.stderr)
         return 2
@@ -104,9 +132,7 @@ def _cmd_compare(args) -> int:
         for key, va, vb in diffs or ():
             print(f"    {key}: {va!r} vs {vb!r}")
     n_diff = len(res["different"])
-    tol = "exactly" if not args.rtol else f"within rtol {args.rtol:g}"
-    print(f"{len(res['common']) - n_diff} of {len(res['common'])} common run(s) match {tol}"
-          + (f"; {len(res['only_b'])} run(s) only in {args.b}" if res["only_b"] else ""))
+    print(summary_line(res, args.a, args.b, args.rtol))
     return 1 if n_diff else 0
 
 
@@ -117,11 +143,14 @@ def add_engine_commands(sub) -> None:
     p.add_argument("--profile", choices=("smoke", "cpu", "paper"), help="override the suite's profile")
     p.add_argument("--seeds", type=int, nargs="+", help="override the seed list")
     p.add_argument("--only", action="append", metavar="KEY=VALUE[,KEY=VALUE]",
-                   help="restrict the grid (keys: dataset, model, strategy, pruner, ratio, seed, experiment; "
-                        "'|' separates alternatives); may repeat")
+                   help="restrict the grid (keys: dataset, model, strategy, pruner, ratio, budget, seed, "
+                        "experiment, optimizer; '|' separates alternatives; budget=none: the ratio cells); "
+                        "may repeat")
     p.add_argument("--dry-run", action="store_true", help="list the grid with each cell's status; run nothing")
     p.add_argument("--out", help="results directory (default results/<suite name>)")
     p.add_argument("--data-root", help="data root (default: $STBENCH_DATA, else ./data)")
+    p.add_argument("--dataset-config", action="append", metavar="DIR",
+                   help="a directory of data-set YAMLs to register (adds to $STBENCH_DATASET_CONFIGS); may repeat")
     p.add_argument("--retry-failed", action="store_true", help="rerun cells recorded as failed")
     p.add_argument("--no-report", action="store_true", help="skip the report at the end")
     g = p.add_argument_group(
@@ -171,6 +200,14 @@ def add_engine_commands(sub) -> None:
     p.add_argument("b", help="results directory of a rerun (run ... --out B)")
     p.add_argument("--rtol", type=float, default=0.0, help="relative tolerance (default 0: exact)")
     p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("migrate", help="give runs made before data identities an identity.json",
+                       description="For each run directory of DIR without identity.json, check that the data "
+                                   "files it read (env.json) are the data set's files now, byte for byte, and "
+                                   "record its identity (config + data). Exit 1 if any run's data differs.")
+    p.add_argument("dir", help="results directory (holds runs/)")
+    p.add_argument("--data-root", help="data root (default: $STBENCH_DATA, else ./data)")
+    p.set_defaults(func=_cmd_migrate)
 
     p = sub.add_parser("list", help="registered data sets, models and strategies")
     p.add_argument("--json", action="store_true")

@@ -8,6 +8,7 @@ A suite YAML lists grid axes and overrides::
     models: [stid, gwnet]
     strategies: [full, random, {label: stprune-nocx, name: stprune, params: {use_complexity: false}}]
     ratios: [0.5]                # prune ratios for every strategy but full (ratio 0)
+    budgets: [1, 0.5, 0.25]      # or: compute budgets (fraction of the full run's sample passes)
     seeds: [0, 1, 2]
     train: {epochs: 10}          # overrides, deep-merged (also: dataset, model_params)
     profiles: {cpu: {train: {epochs: 40}}}
@@ -19,9 +20,21 @@ Precedence of a run's settings, low to high: engine defaults < model YAML `train
 < model YAML per data set < model YAML per profile < configs/profiles/<profile>.yaml
 < suite top level < suite `profiles[profile]` < experiment block (and its `profiles`).
 
+Budgets (docs/budgets.md): with ``budgets:`` a strategy runs at each budget b in (0, 1],
+spending at most b * E * n sample passes. How depends on the strategy's
+``budget_mode``: ``schedule`` (full: round(b E) epochs, lr milestones scaled),
+``exact`` (the pruner keeps the counts that spend the budget) or ``native`` (a soft
+selector in its published form cannot target a budget: it runs at its own prune
+ratio, once, and the report places it by its measured passes). A strategy's own
+``budget``/``budgets`` (or ``ratio``/``ratios``) overrides the grid's axes.
+
 A run's identity is the sha256 of its canonical resolved config (data root and
-output paths excluded); its directory is named
-``<dataset>_<model>_<strategy>_r<ratio>_s<seed>_<hash8>``.
+output paths excluded; keys added after the first release are left out while they
+hold their neutral default, see IDENTITY_NEUTRAL, so committed runs keep their ids)
+together with the data set's identity (its resolved spec and the sha256 of every
+file it reads, datasets.identity); its directory is named
+``<dataset>_<model>_<strategy>_r<ratio>_s<seed>_<hash8>`` (``_b<budget>`` for a
+budget run).
 """
 from __future__ import annotations
 
@@ -29,6 +42,7 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence
@@ -57,13 +71,19 @@ TRAIN_DEFAULTS: Dict[str, Any] = {
     "clip": 5.0,
     "threads": 0,
     "device": "cpu",
+    "loss": "sample_mean",
 }
+#: training losses (engine.LOSSES): ``sample_mean`` = mean_i w_i l_i of the per-sample masked
+#: MAEs l_i; ``pooled`` = sum_i w_i S_i / sum_i c_i (BasicTS' masked MAE: S_i the sum of
+#: absolute errors of sample i, c_i its count of valid entries)
+LOSSES = ("sample_mean", "pooled")
 DATASET_DEFAULTS: Dict[str, Any] = {
     "in_steps": 12,
     "out_steps": 12,
     "split": None,
     "max_steps": None,
     "scaler_ignore_null": False,
+    "mape_min_target": 0.0,
 }
 
 # key -> accepted python types (None allowed where listed)
@@ -71,18 +91,22 @@ TRAIN_TYPES = {
     "epochs": (int,), "batch_size": (int,), "eval_batch_size": (int,), "optimizer": (str,),
     "lr": (float, int), "weight_decay": (float, int), "momentum": (float, int),
     "milestones": (list,), "gamma": (float, int), "clip": (float, int, type(None)),
-    "threads": (int,), "device": (str,),
+    "threads": (int,), "device": (str,), "loss": (str,),
 }
 DATASET_TYPES = {
     "in_steps": (int,), "out_steps": (int,), "split": (list, type(None)),
-    "max_steps": (int, type(None)), "scaler_ignore_null": (bool,),
+    "max_steps": (int, type(None)), "scaler_ignore_null": (bool,), "mape_min_target": (float, int),
 }
 OVERRIDE_KEYS = ("train", "dataset", "model_params", "strategy_params")
-AXIS_KEYS = ("datasets", "models", "strategies", "ratios", "seeds")
+AXIS_KEYS = ("datasets", "models", "strategies", "ratios", "budgets", "seeds")
 SUITE_KEYS = (("name", "description", "profile", "out", "experiments", "profiles", "launcher")
               + AXIS_KEYS + OVERRIDE_KEYS)
 BLOCK_KEYS = ("name", "description", "profiles") + AXIS_KEYS + OVERRIDE_KEYS
-STRATEGY_KEYS = ("name", "label", "ratio", "ratios", "params")
+STRATEGY_KEYS = ("name", "label", "ratio", "ratios", "budget", "budgets", "params")
+#: config keys added after runs were first committed, with the value that reproduces the
+#: behaviour before them: left out of the identity while they hold it (so old ids stay valid)
+IDENTITY_NEUTRAL = {("train", "loss"): "sample_mean", ("strategy", "params", "budgeted"): False,
+                    ("dataset", "mape_min_target"): 0.0}
 
 
 # The suite's optional ``launcher:`` block: how the grid is run (not part of any run's
@@ -155,16 +179,13 @@ def deep_merge(base: dict, over: Optional[dict]) -> dict:
 
 
 def load_yaml(path: Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: file not found")
+    """A YAML mapping; a duplicate key, invalid YAML or a missing file is a ConfigError
+    naming the file (and the line)."""
+    from benchmarks.yamlio import YamlError, load_yaml_strict
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from e
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
-    return data
+        return load_yaml_strict(Path(path))
+    except YamlError as e:
+        raise ConfigError(str(e)) from None
 
 
 def _check_keys(d: dict, valid: Sequence[str], where: str) -> None:
@@ -190,8 +211,30 @@ def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
 
 
+def identity_view(cfg: dict) -> dict:
+    """``cfg`` without the IDENTITY_NEUTRAL keys that hold their neutral value."""
+    out = copy.deepcopy(cfg)
+    for path, neutral in IDENTITY_NEUTRAL.items():
+        node = out
+        for k in path[:-1]:
+            node = node.get(k) if isinstance(node, dict) else None
+            if node is None:
+                break
+        if isinstance(node, dict) and path[-1] in node and node[path[-1]] == neutral:
+            del node[path[-1]]
+    return out
+
+
 def config_hash(cfg: dict) -> str:
-    return hashlib.sha256(canonical_json(cfg).encode()).hexdigest()
+    """sha256 of the canonical config (IDENTITY_NEUTRAL keys at their neutral value left out)."""
+    return hashlib.sha256(canonical_json(identity_view(cfg)).encode()).hexdigest()
+
+
+def workload_signature(cfg: dict) -> str:
+    """8 hex digits naming a run's workload: its data set, model and training settings
+    (equal for every strategy and budget of one workload; the seed is not part of it)."""
+    view = identity_view({k: cfg[k] for k in ("dataset", "model", "train", "profile") if k in cfg})
+    return hashlib.sha256(canonical_json(view).encode()).hexdigest()[:8]
 
 
 @dataclass
@@ -200,31 +243,58 @@ class StrategySpec:
     name: str
     params: dict
     ratios: Optional[List[float]]  # None: use the grid's ratios
+    budgets: Optional[List[float]] = None  # None: use the grid's budgets (if any)
+    budget_mode: str = "native"    # schedule | exact | native (pruning.base.Pruner.budget_mode)
+    native_ratio: float = 0.0      # the ratio a native strategy runs at in a budget grid
 
 
 @dataclass
 class RunSpec:
-    """One cell of the grid with its resolved config."""
+    """One cell of the grid with its resolved config and the identity of its data.
+
+    ``hash`` covers the config and the data (spec + file sha256s); ``config_hash`` the
+    config alone, which is how runs made before data identities were named
+    (``legacy_run_id``; benchmarks.store finds them through their identity.json).
+    """
 
     config: dict
     experiment: str
+    data_identity: Optional[dict] = None  # datasets.identity.dataset_identity(...)
+    data_error: Optional[str] = None      # why the data identity could not be computed
 
     @property
-    def hash(self) -> str:
+    def config_hash(self) -> str:
         return config_hash(self.config)
 
     @property
-    def run_id(self) -> str:
+    def hash(self) -> str:
+        if self.data_identity is None:
+            return self.config_hash
+        from datasets.identity import identity_digest
+        body = {"config": identity_view(self.config), "data": identity_digest(self.data_identity)}
+        return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+    def _name(self, digest: str) -> str:
         c = self.config
-        return (f"{c['dataset']['name']}_{c['model']['name']}_{c['strategy']['label']}"
-                f"_r{c['strategy']['ratio']:.2f}_s{c['seed']}_{self.hash[:8]}")
+        st = c["strategy"]
+        point = f"b{st['budget']:.3f}" if st.get("budget") is not None else f"r{st['ratio']:.2f}"
+        return f"{c['dataset']['name']}_{c['model']['name']}_{st['label']}_{point}_s{c['seed']}_{digest[:8]}"
+
+    @property
+    def run_id(self) -> str:
+        return self._name(self.hash)
+
+    @property
+    def legacy_run_id(self) -> str:
+        return self._name(self.config_hash)
 
     def key(self) -> dict:
         c = self.config
         return {"dataset": c["dataset"]["name"], "model": c["model"]["name"],
                 "strategy": c["strategy"]["label"], "pruner": c["strategy"]["name"],
-                "ratio": c["strategy"]["ratio"], "seed": c["seed"], "profile": c["profile"],
-                "experiment": self.experiment}
+                "ratio": c["strategy"]["ratio"], "budget": c["strategy"].get("budget"),
+                "seed": c["seed"], "profile": c["profile"], "experiment": self.experiment,
+                "optimizer": c["train"]["optimizer"]}
 
 
 # ----------------------------------------------------------------------------- registries
@@ -239,6 +309,11 @@ def _canonical_dataset(name: str, where: str) -> str:
     for n in names:
         if n.lower() == str(name).lower():
             return n
+    from datasets import dataset_spec
+    try:  # the registry's own message: broken YAMLs with their reason, how to register more
+        dataset_spec(name)
+    except Exception as e:  # noqa: BLE001 - SpecError / UnknownDataset
+        raise ConfigError(f"{where}: {e}") from None
     raise ConfigError(f"{where}: unknown data set {name!r}; valid choices: {', '.join(names)}")
 
 
@@ -273,6 +348,40 @@ def _as_list(v: Any, key: str, where: str) -> list:
     return v
 
 
+def _number_list(values: list, key: str, where: str, lo: float, hi: float, lo_open: bool,
+                 hi_open: bool, what: str) -> List[float]:
+    """Each value a real number in the interval; the error names the key and the value."""
+    out = []
+    lb, hb = "(" if lo_open else "[", ")" if hi_open else "]"
+    for v in values:
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
+        if ok:
+            f = float(v)
+            ok = (f > lo if lo_open else f >= lo) and (f < hi if hi_open else f <= hi)
+        if not ok:
+            raise ConfigError(f"{where}.{key}: {what} must be in {lb}{lo:g}, {hi:g}{hb} (a number), got {v!r}")
+        out.append(float(v))
+    return out
+
+
+def check_ratios(values: list, where: str, key: str = "ratios") -> List[float]:
+    """Prune ratios: numbers in [0, 1)."""
+    return _number_list(values, key, where, 0.0, 1.0, False, True, "prune ratio")
+
+
+def check_budgets(values: list, where: str, key: str = "budgets") -> List[float]:
+    """Compute budgets: numbers in (0, 1] (fractions of the full-data run's sample passes)."""
+    return _number_list(values, key, where, 0.0, 1.0, True, False, "budget")
+
+
+def strategy_budget_mode(name: str, params: dict) -> str:
+    """``schedule`` | ``exact`` | ``native``: how strategy ``name`` with ``params`` meets a budget."""
+    from pruning.base import PRUNERS
+    cls = PRUNERS.get(name)
+    mode = getattr(cls, "budget_mode", None)
+    return mode(params) if callable(mode) else ("schedule" if name == "full" else "native")
+
+
 def parse_strategy(entry: Any, where: str) -> StrategySpec:
     if isinstance(entry, str):
         entry = {"name": entry}
@@ -291,21 +400,53 @@ def parse_strategy(entry: Any, where: str) -> StrategySpec:
         if k not in valid:
             raise ConfigError(f"{where}.params: unknown parameter {k!r} of strategy {name!r}; "
                               f"valid: {', '.join(valid) or '(none)'}")
-    ratios = None
-    if "ratio" in entry and "ratios" in entry:
-        raise ConfigError(f"{where}: give 'ratio' or 'ratios', not both")
+    ratios = budgets = None
+    for one, many in (("ratio", "ratios"), ("budget", "budgets")):
+        if one in entry and many in entry:
+            raise ConfigError(f"{where}: give {one!r} or {many!r}, not both")
     if "ratio" in entry:
-        ratios = [entry["ratio"]]
+        ratios = check_ratios([entry["ratio"]], where, "ratio")
     elif "ratios" in entry:
-        ratios = _as_list(entry["ratios"], "ratios", where)
+        ratios = check_ratios(_as_list(entry["ratios"], "ratios", where), where)
+    if "budget" in entry:
+        budgets = check_budgets([entry["budget"]], where, "budget")
+    elif "budgets" in entry:
+        budgets = check_budgets(_as_list(entry["budgets"], "budgets", where), where)
+    merged = deep_merge(defaults["params"], params)
+    mode = strategy_budget_mode(name, merged)
+    native = check_ratios([defaults.get("ratio", 0.0) if ratios is None else ratios[0]], where, "ratio")[0]
     if name == "full":
         ratios = [0.0]
-    for r in ratios or []:
-        if not isinstance(r, (int, float)) or isinstance(r, bool) or not 0 <= r < 1:
-            raise ConfigError(f"{where}: prune ratio must be a number in [0, 1), got {r!r}")
+    if budgets is not None and mode == "native":
+        raise ConfigError(f"{where}: strategy {name!r} cannot target a budget in this form "
+                          f"(set params.budgeted: true, or give it ratios)")
     label = str(entry.get("label") or name)
-    return StrategySpec(label=label, name=name, params=deep_merge(defaults["params"], params),
-                        ratios=None if ratios is None else [float(r) for r in ratios])
+    return StrategySpec(label=label, name=name, params=merged, ratios=ratios, budgets=budgets,
+                        budget_mode=mode, native_ratio=native)
+
+
+def grid_points(st: StrategySpec, ratios: List[float], budgets: Optional[List[float]]) -> List[tuple]:
+    """The (ratio, budget) cells of one strategy: its own budgets/ratios first, then the grid's.
+
+    In a budget grid a ``native`` strategy runs once at its own ratio (budget None), and
+    ``full`` at budget 1 is the ordinary full-data run (budget None, ratio 0).
+    """
+    if st.budgets is not None:
+        points = st.budgets
+    elif st.ratios is not None and (st.name != "full" or budgets is None):
+        return [(r, None) for r in st.ratios]
+    elif budgets is not None:
+        if st.budget_mode == "native":
+            return [(st.native_ratio, None)]
+        points = budgets
+    else:
+        return [(r, None) for r in ratios]
+    out = []
+    for b in points:
+        cell = (0.0, None) if (b >= 1.0 and st.name == "full") else (0.0, float(b))
+        if cell not in out:
+            out.append(cell)
+    return out
 
 
 def _check_overrides(block: dict, where: str) -> None:
@@ -357,7 +498,7 @@ def _merge_known(params: dict, over: Optional[dict], where: str) -> dict:
 
 
 def resolve_run(dataset: str, model: str, strat: StrategySpec, ratio: float, seed: int,
-                profile: str, overrides: List[dict], where: str) -> dict:
+                profile: str, overrides: List[dict], where: str, budget: Optional[float] = None) -> dict:
     """Merge every layer into one run config (see the module docstring for the order)."""
     from models import model_config
 
@@ -381,20 +522,73 @@ def resolve_run(dataset: str, model: str, strat: StrategySpec, ratio: float, see
     from benchmarks.engine import OPTIMIZERS
     if train["optimizer"] not in OPTIMIZERS:
         raise ConfigError(f"{where}: train.optimizer {train['optimizer']!r} unknown; valid: {', '.join(OPTIMIZERS.names())}")
-    if train["epochs"] < 1 or train["batch_size"] < 1:
-        raise ConfigError(f"{where}: train.epochs and train.batch_size must be >= 1")
+    check_ranges(train, ds, where)
+    if sparams.get("budgeted") and budget is None:
+        raise ConfigError(f"{where}: strategy {strat.label!r} has params.budgeted: true but no budget "
+                          f"(give the suite or the strategy 'budgets')")
+    strategy = {"label": strat.label, "name": strat.name, "ratio": float(ratio), "params": sparams}
+    if budget is not None:
+        strategy["budget"] = float(budget)
     return {
         "dataset": {"name": dataset, **ds},
         "model": {"name": model, "params": mparams},
-        "strategy": {"label": strat.label, "name": strat.name, "ratio": float(ratio), "params": sparams},
+        "strategy": strategy,
         "train": train,
         "seed": int(seed),
         "profile": profile,
     }
 
 
-def load_suite(path: Path, profile: Optional[str] = None, seeds: Optional[Iterable[int]] = None) -> tuple[dict, List[RunSpec]]:
-    """Parse and validate a suite file; return (suite dict, run specs in grid order, de-duplicated)."""
+#: (block, key) -> smallest valid value, checked on every resolved run before anything runs
+_MINIMA = {("train", "epochs"): 1, ("train", "batch_size"): 1, ("train", "eval_batch_size"): 1,
+           ("train", "threads"): 0, ("dataset", "in_steps"): 1, ("dataset", "out_steps"): 1,
+           ("dataset", "max_steps"): 1}
+
+
+def check_ranges(train: dict, ds: dict, where: str) -> None:
+    """Every integer setting at least its minimum, lr > 0, gamma in (0, 1], known loss."""
+    blocks = {"train": train, "dataset": ds}
+    for (blk, key), lo in _MINIMA.items():
+        v = blocks[blk].get(key)
+        if v is not None and v < lo:
+            raise ConfigError(f"{where}: {blk}.{key} must be an integer >= {lo}, got {v!r}")
+    if not train["lr"] > 0:
+        raise ConfigError(f"{where}: train.lr must be > 0, got {train['lr']!r}")
+    if train["weight_decay"] < 0:
+        raise ConfigError(f"{where}: train.weight_decay must be >= 0, got {train['weight_decay']!r}")
+    if not 0 < train["gamma"] <= 1:
+        raise ConfigError(f"{where}: train.gamma must be in (0, 1], got {train['gamma']!r}")
+    if train["clip"] is not None and train["clip"] <= 0:
+        raise ConfigError(f"{where}: train.clip must be > 0 or null, got {train['clip']!r}")
+    ms = train["milestones"]
+    if not all(isinstance(m, int) and not isinstance(m, bool) and m >= 1 for m in ms):
+        raise ConfigError(f"{where}: train.milestones must be a list of epochs (integers >= 1), got {ms!r}")
+    if ds.get("mape_min_target", 0.0) < 0:
+        raise ConfigError(f"{where}: dataset.mape_min_target must be >= 0, got {ds['mape_min_target']!r}")
+    if train["loss"] not in LOSSES:
+        raise ConfigError(f"{where}: train.loss must be one of {', '.join(LOSSES)}, got {train['loss']!r}")
+
+
+def attach_data_identities(specs: List[RunSpec], data_root=None) -> None:
+    """Set each spec's ``data_identity`` (one computation per data set), or ``data_error``
+    (a file missing or unreadable: the spec can be listed, not run)."""
+    from datasets.identity import dataset_identity
+    cache: Dict[str, tuple] = {}
+    for spec in specs:
+        name = spec.config["dataset"]["name"]
+        if name not in cache:
+            try:
+                cache[name] = (dataset_identity(name, data_root), None)
+            except Exception as e:  # noqa: BLE001 - reported per cell, raised by the runner
+                cache[name] = (None, f"data set {name}: {e}")
+        spec.data_identity, spec.data_error = cache[name]
+
+
+def load_suite(path: Path, profile: Optional[str] = None, seeds: Optional[Iterable[int]] = None,
+               data_root=None) -> tuple[dict, List[RunSpec]]:
+    """Parse and validate a suite file; return (suite dict, run specs in grid order, de-duplicated).
+
+    Each spec carries its data set's identity (spec + file sha256s) from ``data_root``."""
     path = Path(path)
     suite = load_yaml(path)
     where = str(path)
@@ -426,25 +620,26 @@ def load_suite(path: Path, profile: Optional[str] = None, seeds: Optional[Iterab
         labels = [s.label for s in strats]
         if len(set(labels)) != len(labels):
             raise ConfigError(f"{bwhere}.strategies: labels must be unique, got {labels}")
-        ratios = [float(r) for r in _as_list(axes["ratios"] if axes["ratios"] is not None else [0.5], "ratios", bwhere)]
-        for r in ratios:
-            if not 0 <= r < 1:
-                raise ConfigError(f"{bwhere}.ratios: prune ratio must be in [0, 1), got {r}")
+        ratios = check_ratios(_as_list(axes["ratios"] if axes["ratios"] is not None else [0.5], "ratios", bwhere),
+                              bwhere)
+        budgets = (None if axes["budgets"] is None
+                   else check_budgets(_as_list(axes["budgets"], "budgets", bwhere), bwhere))
         run_seeds = list(seeds) if seeds is not None else _as_list(axes["seeds"] if axes["seeds"] is not None else [0], "seeds", bwhere)
         for s in run_seeds:
-            if not isinstance(s, int) or isinstance(s, bool):
-                raise ConfigError(f"{bwhere}.seeds: seeds must be integers, got {s!r}")
+            if not isinstance(s, int) or isinstance(s, bool) or s < 0:
+                raise ConfigError(f"{bwhere}.seeds: seeds must be integers >= 0, got {s!r}")
         overrides = [_overrides(suite, prof), _overrides(block, prof)]
         exp_name = str(block.get("name") or suite.get("name") or path.stem)
         for d, m, st in itertools.product(dsets, mods, strats):
-            for r in (st.ratios if st.ratios is not None else ratios):
+            for r, b in grid_points(st, ratios, budgets):
                 for s in run_seeds:
-                    cfg = resolve_run(d, m, st, r, s, prof, overrides, bwhere)
+                    cfg = resolve_run(d, m, st, r, s, prof, overrides, bwhere, budget=b)
                     spec = RunSpec(cfg, exp_name)
-                    if spec.hash in seen:
+                    if spec.config_hash in seen:
                         continue
-                    seen.add(spec.hash)
+                    seen.add(spec.config_hash)
                     specs.append(spec)
+    attach_data_identities(specs, data_root)
     suite = dict(suite)
     suite["launcher"] = launcher
     suite["profile"] = prof
@@ -452,34 +647,55 @@ def load_suite(path: Path, profile: Optional[str] = None, seeds: Optional[Iterab
     return suite, specs
 
 
+ONLY_KEYS = ("dataset", "model", "strategy", "pruner", "ratio", "budget", "seed", "experiment", "optimizer")
+
+
 def parse_only(items: Optional[List[str]]) -> Dict[str, set]:
     """``--only dataset=LOS-LOOP,strategy=stprune --only seed=0|1`` -> {key: {values}}.
 
     Comma separates conditions (ANDed); '|' separates alternatives of one key (ORed).
+    ``budget=none`` selects the cells without a budget (ratio cells).
     """
-    valid = ("dataset", "model", "strategy", "pruner", "ratio", "seed", "experiment")
     out: Dict[str, set] = {}
     for item in items or []:
         for cond in filter(None, (c.strip() for c in item.split(","))):
             if "=" not in cond:
-                raise ConfigError(f"--only {cond!r}: expected key=value with key in {', '.join(valid)}")
+                raise ConfigError(f"--only {cond!r}: expected key=value with key in {', '.join(ONLY_KEYS)}")
             k, v = (x.strip() for x in cond.split("=", 1))
-            if k not in valid:
-                raise ConfigError(f"--only: unknown key {k!r}; valid keys: {', '.join(valid)}")
-            out.setdefault(k, set()).update(x.strip() for x in v.split("|"))
+            if k not in ONLY_KEYS:
+                raise ConfigError(f"--only: unknown key {k!r}; valid keys: {', '.join(ONLY_KEYS)}")
+            for x in (x.strip() for x in v.split("|")):
+                if k in ("ratio", "budget") and not (k == "budget" and x.lower() == "none"):
+                    try:
+                        float(x)
+                    except ValueError:
+                        raise ConfigError(f"--only {k}={x!r}: expected a number") from None
+                out.setdefault(k, set()).add(x)
     return out
+
+
+def _value_matches(k: str, v, x: str) -> bool:
+    if k in ("ratio", "budget"):
+        if v is None or x.lower() == "none":
+            return v is None and x.lower() == "none"
+        return abs(float(v) - float(x)) < 1e-9
+    if k == "seed":
+        return str(v) == x
+    return str(v).lower() == x.lower()
 
 
 def matches(spec: RunSpec, only: Dict[str, set]) -> bool:
     key = spec.key()
+    return all(any(_value_matches(k, key[k], x) for x in vals) for k, vals in only.items())
+
+
+def check_only(specs: List[RunSpec], only: Dict[str, set]) -> None:
+    """Every --only value must match some cell of the grid; else the error lists the valid ones."""
+    keys = [s.key() for s in specs]
     for k, vals in only.items():
-        v = key[k]
-        if k == "ratio":
-            if not any(abs(float(v) - float(x)) < 1e-9 for x in vals):
-                return False
-        elif k == "seed":
-            if str(v) not in vals:
-                return False
-        elif str(v).lower() not in {x.lower() for x in vals}:
-            return False
-    return True
+        for x in sorted(vals):
+            if not any(_value_matches(k, key[k], x) for key in keys):
+                valid = sorted({"none" if key[k] is None else f"{key[k]:g}" if isinstance(key[k], float)
+                                else str(key[k]) for key in keys})
+                raise ConfigError(f"--only {k}={x}: matches no cell of the grid; valid values of {k!r}: "
+                                  f"{', '.join(valid) or '(none)'}")

@@ -36,7 +36,7 @@ import torch
 import torch.distributed as tdist
 
 #: MaskedMetrics attributes that are sums or counts over samples (reduced with SUM).
-METRIC_SUMS = ("abs_sum", "sq_sum", "ape_sum", "count", "ape_count")
+METRIC_SUMS = ("abs_sum", "sq_sum", "ape_sum", "count", "ape_count", "abs_target")
 #: process-group timeout: rank 0 alone writes files and reports while the others wait.
 TIMEOUT = datetime.timedelta(minutes=60)
 
@@ -91,6 +91,16 @@ class DistContext:
         ids = [device.index] if device.type == "cuda" else None
         # static_graph: every step uses the same parameters; also tolerates unused ones.
         return DistributedDataParallel(model, device_ids=ids, static_graph=True)
+
+    def sync_buffers(self, model: torch.nn.Module) -> None:
+        """Broadcast rank 0's buffers (BatchNorm running statistics) to every rank.
+
+        DDP broadcasts buffers at the start of each forward, so after the last training
+        step every rank holds the statistics of its own last local batch; evaluating
+        without this would score a different model on each rank.
+        """
+        for buf in model.buffers():
+            tdist.broadcast(buf.data, src=0)
 
     def rank_seed(self, seed: int) -> int:
         """A torch seed per (run seed, rank): dropout masks differ between ranks."""

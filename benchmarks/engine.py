@@ -7,12 +7,19 @@ Per epoch e::
         x, y, m = data.gather("train", b)
         p = scaler.inverse(model(x))
         l_i = sum_hn m |p - y| / sum_hn m                     # per-sample masked MAE
-        loss = mean_i(w_i * l_i); backward; clip; step
+        loss = LOSSES[train.loss](w, l, counts); backward; clip; step
     pruner.update(ids, l, el2n)                              # pruner time
     validate (masked metrics, sums and counts)               # eval time
+    if validation improved: keep the weights, evaluate them on test   # eval time
 
 The losses stay on the device until the end of the epoch (one host sync per epoch).
-The best-validation weights are kept in memory and evaluated once on the test split.
+The test metrics of every improving checkpoint are recorded with its epoch, so a run's
+whole trajectory (time to accuracy) is available; the last of them is the run's result.
+
+Budgets (strategy.budget = b): the pruner plans its counts against E = train.epochs
+(PruneContext.epochs); the ``full`` strategy instead trains round(b E) epochs with every
+learning-rate milestone m moved to max(1, round(m * E_b / E)) (a schedule of the
+shorter length, not the first epochs of the long one): see :func:`run_schedule`.
 
 Under torchrun (``dist.active``, see benchmarks/distributed.py) every rank runs this same
 loop on its share of the shuffled selection with batch B / W, the model wrapped in
@@ -53,6 +60,34 @@ def _sgd(params, cfg):
                            weight_decay=cfg["weight_decay"])
 
 
+LOSSES: Registry = Registry("training loss")
+
+
+@LOSSES.register("sample_mean")
+def _sample_mean_loss(w: torch.Tensor, per: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """mean_i w_i l_i over the batch (each sample's masked MAE counts once)."""
+    return (w * per).mean()
+
+
+@LOSSES.register("pooled")
+def _pooled_loss(w: torch.Tensor, per: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """sum_i w_i l_i c_i / sum_i c_i: BasicTS' masked MAE over the batch (entries count once)."""
+    return (w * per * counts).sum() / counts.sum().clamp_min(1.0)
+
+
+def run_schedule(cfg: dict) -> tuple:
+    """(epochs, milestones) the engine trains with: train.epochs and train.milestones, or,
+    for ``full`` at budget b, round(b E) epochs (at least 1) and milestones scaled to them."""
+    tcfg = cfg["train"]
+    epochs, milestones = int(tcfg["epochs"]), list(tcfg["milestones"] or [])
+    budget = cfg["strategy"].get("budget")
+    if budget is None or cfg["strategy"]["name"] != "full":
+        return epochs, milestones
+    short = max(1, int(round(float(budget) * epochs)))
+    scaled = [min(short, max(1, int(round(m * short / epochs)))) for m in milestones]
+    return short, scaled
+
+
 class DivergenceError(RuntimeError):
     """The training loss became NaN or inf."""
 
@@ -72,6 +107,7 @@ class EpochRecord:
     val_mae: float
     lr: float
     pruner_info: dict = field(default_factory=dict)
+    test: Optional[Dict[str, float]] = None  # test metrics of this epoch's weights when val improved
 
 
 @dataclass
@@ -87,6 +123,8 @@ class RunResult:
     selected_digest: str  # sha256 over every epoch's selected indices (determinism checks)
     world_size: int = 1  # processes that trained the run (torchrun)
     pruner_setup_seconds: float = 0.0  # one-off precomputation in the pruner's constructor (in epoch 0's pruner time)
+    reference_epochs: int = 0  # E of the workload (a shortened full-data control trains fewer)
+    budget_planned: Optional[float] = None  # the pruner's planned passes / (E n), when it plans a budget
 
 
 def seed_everything(seed: int) -> None:
@@ -99,13 +137,13 @@ def seed_everything(seed: int) -> None:
 
 
 @torch.no_grad()
-def evaluate(model, data, split: str, batch_size: int, dist=None) -> MaskedMetrics:
+def evaluate(model, data, split: str, batch_size: int, dist=None, mape_min_target: float = 0.0) -> MaskedMetrics:
     """Masked metrics over a whole split; the last partial batch is kept.
 
     Under DDP each rank evaluates its contiguous shard and the sums/counts are all-reduced.
     """
     model.eval()
-    met = MaskedMetrics(data.out_steps, device=data.series.device)
+    met = MaskedMetrics(data.out_steps, device=data.series.device, mape_min_target=mape_min_target)
     n = data.num_windows(split)
     lo, hi = dist.shard_range(n) if dist is not None and dist.active else (0, n)
     for s in range(lo, hi, batch_size):
@@ -131,12 +169,13 @@ def build_run(cfg: dict, data_root=None, data=None):
                                   scaler_ignore_null=dcfg["scaler_ignore_null"])
     model = models.build_model(cfg["model"]["name"], data.meta, **cfg["model"]["params"])
     tc = data.train_context()
-    ctx = PruneContext(n=data.num_windows("train"), epochs=cfg["train"]["epochs"], seed=cfg["seed"],
+    ctx = PruneContext(n=data.num_windows("train"), epochs=run_schedule(cfg)[0], seed=cfg["seed"],
                        values=tc["values"], starts=tc["starts"], in_steps=tc["in_steps"],
                        out_steps=tc["out_steps"], adj=tc["adj"])
     s = cfg["strategy"]
+    budget = {} if s.get("budget") is None or s["name"] == "full" else {"budget": float(s["budget"])}
     t0 = time.perf_counter()
-    pruner = build_pruner(s["name"], ctx, ratio=s["ratio"], **s["params"])
+    pruner = build_pruner(s["name"], ctx, ratio=s["ratio"], **budget, **s["params"])
     pruner.setup_seconds = time.perf_counter() - t0  # precomputed scores count as pruner time
     return data, model, pruner
 
@@ -168,14 +207,16 @@ def train(cfg: dict, data_root=None, on_epoch: Optional[Callable[[EpochRecord], 
         net = dist.wrap(model, device)
         torch.manual_seed(dist.rank_seed(cfg["seed"]))  # same weights everywhere, own dropout masks
     opt = OPTIMIZERS.get(tcfg["optimizer"])(model.parameters(), tcfg)
-    sched = (torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(tcfg["milestones"]), gamma=tcfg["gamma"])
-             if tcfg["milestones"] else None)
+    epochs, milestones = run_schedule(cfg)
+    sched = (torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=tcfg["gamma"])
+             if milestones else None)
     n_train = data.num_windows("train")
     ebs, clip = int(tcfg["eval_batch_size"]), tcfg.get("clip")
-    epochs = int(tcfg["epochs"])
+    loss_fn = LOSSES.get(tcfg.get("loss", "sample_mean"))
+    mape_min = float(cfg["dataset"].get("mape_min_target") or 0.0)
     order_rng = np.random.default_rng([int(cfg["seed"]), 0x5EED])  # the engine's own shuffle stream
     digest = hashlib.sha256()
-    best_state, best_val, best_epoch = None, math.inf, -1
+    best_state, best_val, best_epoch, best_test = None, math.inf, -1, None
     records: List[EpochRecord] = []
     wall = 0.0
     bar = None
@@ -213,7 +254,7 @@ def train(cfg: dict, data_root=None, on_epoch: Optional[Callable[[EpochRecord], 
             x, y, m = data.gather("train", b_ids)
             pred = data.scaler.inverse(net(x)[..., 0])
             per = per_sample_masked_mae(pred, y, m)
-            loss = (wts[s:s + bs_local] * per).mean()
+            loss = loss_fn(wts[s:s + bs_local], per, m.sum(tuple(range(1, m.ndim))).to(per.dtype))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if clip:
@@ -249,18 +290,23 @@ def train(cfg: dict, data_root=None, on_epoch: Optional[Callable[[EpochRecord], 
 
         # ---- validation
         t3 = time.perf_counter()
+        if dist.active:
+            dist.sync_buffers(model)  # every rank evaluates rank 0's model (BatchNorm statistics)
         val = evaluate(model, data, "val", ebs, dist).compute(()) if data.num_windows("val") else {"mae": train_loss}
-        t_eval = time.perf_counter() - t3
         val_mae = val["mae"]
+        test_now = None
         if val_mae < best_val or best_state is None:
             best_val, best_epoch = val_mae, epoch
             best_state = copy.deepcopy(model.state_dict())
+            best_test = evaluate(model, data, "test", ebs, dist, mape_min)
+            test_now = {k: v for k, v in best_test.compute(()).items() if k != "count"}
+        t_eval = time.perf_counter() - t3
         wall += t_train + t_eval + t_select + t_update
         rec = EpochRecord(epoch=epoch, train_seconds=t_train, eval_seconds=t_eval,
                           pruner_seconds=t_select + t_update, wall_seconds=wall,
                           sample_passes=int(len(order)), steps=steps, kept_fraction=len(order) / n_train,
                           weight_sum=float(sel.weights.sum()), train_loss=train_loss, val_mae=float(val_mae),
-                          lr=lr, pruner_info=dict(pruner.extra_info() or {}))
+                          lr=lr, pruner_info=dict(pruner.extra_info() or {}), test=test_now)
         records.append(rec)
         if on_epoch:
             on_epoch(rec)
@@ -270,10 +316,14 @@ def train(cfg: dict, data_root=None, on_epoch: Optional[Callable[[EpochRecord], 
     if bar is not None:
         bar.close()
     model.load_state_dict(best_state)
-    test = evaluate(model, data, "test", ebs, dist)
+    test = best_test  # the best checkpoint's test metrics, evaluated when it was found
     from models import count_params
+    planned = getattr(pruner, "planned_counts", None)
+    budget_planned = (float(np.sum(planned)) / (n_train * int(tcfg["epochs"]))
+                      if planned is not None and cfg["strategy"].get("budget") is not None else None)
     return RunResult(test=test.compute(), test_per_step=test.per_step(), best_epoch=best_epoch,
                      val_mae_best=float(best_val), epochs=records, n_train=n_train,
                      params=count_params(model), data_files=[str(f) for f in data.raw.files],
                      selected_digest=digest.hexdigest(), world_size=dist.world,
-                     pruner_setup_seconds=float(getattr(pruner, "setup_seconds", 0.0)))
+                     pruner_setup_seconds=float(getattr(pruner, "setup_seconds", 0.0)),
+                     reference_epochs=int(tcfg["epochs"]), budget_planned=budget_planned)

@@ -21,12 +21,29 @@ def git_state() -> dict:
     return dict(_git_state_cached())
 
 
-def git_state_now() -> dict:
+#: where an untracked (not ignored) file makes the checkout dirty: the suite's code and configs
+SUITE_PATHS = ("benchmarks", "datasets", "models", "pruning", "configs", "run_benchmark.py")
+
+
+def git_state_now(repo: Path | str | None = None) -> dict:
+    """{"commit": HEAD or None, "dirty": True/False (None outside a git checkout)}.
+
+    Dirty: a tracked file differs from HEAD (anywhere in the checkout), or an untracked,
+    not ignored file lies under ``SUITE_PATHS`` (a new pruning/x.py or configs/.../x.yaml
+    changes what runs). Files the repository ignores never count.
+    """
+    cwd = Path(repo) if repo is not None else REPO
+
     def run(*args):
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10)
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10)
     try:
-        commit = run("rev-parse", "HEAD").stdout.strip() or None
-        dirty = bool(run("status", "--porcelain", "--untracked-files=no").stdout.strip())
+        head = run("rev-parse", "HEAD")
+        commit = head.stdout.strip() if head.returncode == 0 else None
+        tracked = run("status", "--porcelain", "--untracked-files=no")
+        untracked = run("ls-files", "--others", "--exclude-standard", "--", *SUITE_PATHS)
+        if tracked.returncode != 0 or untracked.returncode != 0:
+            return {"commit": commit, "dirty": None}
+        dirty = bool(tracked.stdout.strip() or untracked.stdout.strip())
     except (OSError, subprocess.SubprocessError):
         commit, dirty = None, None
     return {"commit": commit, "dirty": dirty}

@@ -150,7 +150,7 @@ def _pool_cell(spec: RunSpec, out: str, data_root=None) -> str:
 
 def _pool_grid(specs: List[RunSpec], store: ResultsStore, slots: List[Optional[str]], data_root, say, tty,
                desc: str, fresh: bool = False) -> dict:
-    pending = [s for s in specs if not store.is_done(s.run_id)]
+    pending = [s for s in specs if not store.is_done(store.locate(s))]
     counts = {"finished": 0, "failed": 0, "skipped": len(specs) - len(pending), "locked": 0}
     where = ", ".join(f"GPU {s}" if s is not None else "CPU" for s in slots)
     say(f"local: one cell at a time, each in a fresh process, on {where}" if fresh
@@ -276,7 +276,7 @@ def launch_submitit(specs: List[RunSpec], store: ResultsStore, settings: dict, *
                               f"a multi-task job runs one DDP rank per GPU, so give as many GPUs as tasks (or 0)")
     if not wait and cluster == "debug":
         raise ConfigError("--no-wait with cluster 'debug': debug jobs run inside this process when awaited")
-    pending = [s for s in specs if not store.is_done(s.run_id)]
+    pending = [s for s in specs if not store.is_done(store.locate(s))]
     counts = {"finished": 0, "failed": 0, "skipped": len(specs) - len(pending), "locked": 0, "lost": 0}
     if not pending:
         say("nothing to submit: every cell is finished or failed")

@@ -14,6 +14,7 @@ lock for each cell and broadcasts it, all ranks train, rank 0 alone writes.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import sys
 import time
 import traceback
@@ -21,24 +22,41 @@ from pathlib import Path
 from typing import List, Optional
 
 from benchmarks import distributed
-from benchmarks.config import REPO, ConfigError, RunSpec, load_suite, matches, parse_only
+from benchmarks.config import (REPO, ConfigError, RunSpec, attach_data_identities, check_only, load_suite,
+                               matches, parse_only)
 from benchmarks.engine import DivergenceError, train
 from benchmarks.env import run_env
 from benchmarks.launchers import LAUNCHERS, check_batch_split, launcher_settings
 from benchmarks.store import ResultsStore
 
 
+class StoreFull(OSError):
+    """The disk filled up while a run was being written; the grid stops."""
+
+
 def _is_tty() -> bool:
     return sys.stderr.isatty()
 
 
-def metrics_payload(spec: RunSpec, res) -> dict:
+def metrics_payload(spec: RunSpec, res, run_id: Optional[str] = None) -> dict:
+    """metrics.json: test metrics, timings, passes and, for budget runs, the budget reached.
+
+    full_sample_passes = n E (the workload's full-data run, E = reference epochs), so
+    kept_fraction = budget_reached = sample_passes / (n E).
+    """
+    from datetime import datetime, timezone
+
     ep = res.epochs
     passes = sum(e.sample_passes for e in ep)
-    full = res.n_train * len(ep)
+    full = res.n_train * (res.reference_epochs or len(ep))
+    budget = spec.config["strategy"].get("budget")
     return {
-        "run_id": spec.run_id,
+        "run_id": run_id or spec.run_id,
         "config_hash": spec.hash,
+        **({"budget": budget, "budget_planned": res.budget_planned} if budget is not None else {}),
+        "budget_reached": passes / full if full else 1.0,
+        "reference_epochs": res.reference_epochs or len(ep),
+        "finished_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "test": res.test,
         "test_per_step": res.test_per_step,
         "average": "pooled over all horizon steps (sum of errors / count of valid entries)",
@@ -64,6 +82,18 @@ def metrics_payload(spec: RunSpec, res) -> dict:
 CLAIMS = ("run", "skipped", "locked")
 
 
+def failure_reason(store: ResultsStore, spec: RunSpec) -> str:
+    """': <reason>' of a failed run (its failed.json), else ''."""
+    import json
+    path = store.run_dir(store.locate(spec)) / "failed.json"
+    if not path.is_file():
+        return ""
+    try:
+        return ": " + str(json.loads(path.read_text()).get("error", "")).splitlines()[0][:300]
+    except (OSError, ValueError, IndexError):
+        return ""
+
+
 def claim(store: ResultsStore, rid: str, lock) -> str:
     """'run' (``lock`` now held), 'skipped' (finished or failed) or 'locked' (another runner)."""
     if store.is_done(rid):
@@ -85,7 +115,11 @@ def execute(spec: RunSpec, store: ResultsStore, data_root=None, progress: bool =
     other ranks would otherwise wait forever in the next collective.
     """
     dist = dist or distributed.current()
-    rid = spec.run_id
+    if spec.data_error:  # e.g. a cluster job whose data lives where it runs, not where it was submitted
+        attach_data_identities([spec], data_root)
+        if spec.data_error:
+            raise ConfigError(spec.data_error)
+    rid = store.locate(spec)
     main = dist.is_main
     lock = store.lock(rid)
     verdict = claim(store, rid, lock) if main else None
@@ -96,6 +130,7 @@ def execute(spec: RunSpec, store: ResultsStore, data_root=None, progress: bool =
     try:
         if main:
             store.start(rid, spec.config, run_env(spec.config["seed"]))
+            store.write_identity(rid, spec)
         records: List[dict] = []
 
         def on_epoch(rec):
@@ -112,6 +147,15 @@ def execute(spec: RunSpec, store: ResultsStore, data_root=None, progress: bool =
             return "failed"
         except (KeyboardInterrupt, SystemExit):
             raise
+        except OSError as e:
+            if e.errno == errno.ENOSPC:  # the disk is full: stop the grid, nothing half-written
+                raise StoreFull(f"no space left on the device while running {rid}: the run is not "
+                                f"recorded (finished runs are kept); free space and run again") from None
+            if main:
+                store.fail(rid, f"{type(e).__name__}: {e}", traceback.format_exc())
+            if dist.active:
+                raise
+            return "failed"
         except Exception as e:  # a crash in one cell must not stop the grid
             if main:
                 store.fail(rid, f"{type(e).__name__}: {e}", traceback.format_exc())
@@ -119,8 +163,15 @@ def execute(spec: RunSpec, store: ResultsStore, data_root=None, progress: bool =
                 raise
             return "failed"
         if main:
-            store.start(rid, spec.config, run_env(spec.config["seed"], res.data_files))
-            store.finish(rid, metrics_payload(spec, res))
+            try:
+                store.start(rid, spec.config, run_env(spec.config["seed"], res.data_files))
+                store.finish(rid, metrics_payload(spec, res, rid))
+            except OSError as e:
+                if e.errno == errno.ENOSPC:
+                    raise StoreFull(f"no space left on the device while writing {store.run_dir(rid)}: "
+                                    f"the run is not recorded (finished runs are kept); free space "
+                                    f"and run again") from None
+                raise
         return "finished"
     finally:
         lock.release()
@@ -149,7 +200,7 @@ def run_sequential(specs: List[RunSpec], store: ResultsStore, data_root=None, sa
                 bar.set_postfix_str(f"{s.run_id[:40]} {status}")
                 bar.update(1)
             elif status != "skipped":
-                say(f"  {status:8s} {s.run_id}")
+                say(f"  {status:8s} {s.run_id}" + failure_reason(store, s))
     finally:
         if bar is not None:
             bar.close()
@@ -167,11 +218,12 @@ def run_suite(path, profile: Optional[str] = None, seeds=None, only=None, dry_ru
 
     ``wait=False`` (submitit): return once the jobs are submitted; no report.
     """
-    suite, specs = load_suite(Path(path), profile=profile, seeds=seeds)
+    suite, specs = load_suite(Path(path), profile=profile, seeds=seeds, data_root=data_root)
     settings = launcher_settings(suite, launch, where=str(path))
     if launcher not in LAUNCHERS:
         raise ConfigError(f"--launcher {launcher!r} unknown; valid choices: {', '.join(LAUNCHERS.names())}")
     filt = parse_only(only)
+    check_only(specs, filt)
     specs = [s for s in specs if matches(s, filt)]
     dist = distributed.current()
     if dist.active:
@@ -180,24 +232,39 @@ def run_suite(path, profile: Optional[str] = None, seeds=None, only=None, dry_ru
                               "without --workers/--gpus (torchrun's --nproc_per_node sets the processes)")
         check_batch_split(specs, dist.world, "the number of torchrun processes")
     out = Path(out) if out else default_out(suite)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: is a file; expected a results directory (new or existing)")
     store = ResultsStore(out)
     quiet = quiet or not dist.is_main
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     if dry_run:
         for s in specs:
-            say(f"{store.status(s.run_id):9s} {s.run_id}  [{s.experiment}]")
-        say(f"{len(specs)} runs ({sum(not store.is_done(s.run_id) for s in specs)} pending) -> {out}")
-        return {"runs": len(specs), "out": out, "dry_run": True}
+            status = "no-data" if s.data_error else store.status(store.locate(s))
+            say(f"{status:9s} {store.locate(s)}  [{s.experiment}]")
+        missing = sorted({s.data_error for s in specs if s.data_error})
+        for m in missing:
+            say(f"missing data: {m}")
+        say(f"{len(specs)} runs ({sum(not store.is_done(store.locate(s)) for s in specs)} pending"
+            + (f", {sum(bool(s.data_error) for s in specs)} without their data files" if missing else "")
+            + f") -> {out}")
+        return {"runs": len(specs), "out": out, "dry_run": True, "missing_data": missing}
+    for s in specs:  # a cluster job computes its data identity where it runs (execute)
+        if s.data_error and launcher == "local":
+            raise ConfigError(s.data_error)
     if retry_failed and dist.is_main:
         for s in specs:
-            if store.status(s.run_id) == "failed":
-                store.clear_failed(s.run_id)
+            if store.status(store.locate(s)) == "failed":
+                store.clear_failed(store.locate(s))
     tty = _is_tty() and not quiet
     say(f"suite {suite['name']} (profile {suite['profile']}): {len(specs)} runs -> {out}")
     t0 = time.perf_counter()
     counts = LAUNCHERS.get(launcher)(specs, store, settings, suite=suite, data_root=data_root, say=say,
                                      tty=tty, wait=wait)
     say(f"done in {time.perf_counter() - t0:.1f}s: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    n_failed = sum(store.status(store.locate(s)) == "failed" for s in specs)
+    if n_failed and not retry_failed:
+        say(f"{n_failed} cell(s) of this grid are recorded as failed (reasons above and in "
+            f"{out / 'report' / 'index.md'}); rerun them with --retry-failed")
     result = {"runs": len(specs), "out": out, **counts}
     dist.barrier()
     if report and wait and dist.is_main:

@@ -2,7 +2,9 @@
 
 Layout of a results directory ``OUT``::
 
-    OUT/runs/<run_id>/config.yaml     resolved config (the run's identity is its sha256)
+    OUT/runs/<run_id>/config.yaml     resolved config
+                     /identity.json   the run's identity: sha256 of (config, data identity), the
+                                      config's own hash and the data identity (spec + file sha256s)
                      /env.json        git commit + dirty flag, versions, CPU/GPU, threads, data sha256
                      /curve.csv       per epoch: wall-clock, train loss, val MAE, kept fraction, ...
                      /timing.json     per epoch: train / eval / pruner seconds, passes, steps
@@ -11,7 +13,12 @@ Layout of a results directory ``OUT``::
     OUT/results.csv                   one row per run, rebuilt from the run directories
 
 A run whose directory holds metrics.json (or failed.json) is done and skipped, so an
-interrupted grid resumes where it stopped. Every file is written to a temp file and
+interrupted grid resumes where it stopped. A cell is found by its identity: the
+directory named by its run id, or a directory made before data identities existed
+(named by the config hash alone) whose identity.json records the same identity
+(``migrate`` writes it after checking the data files against env.json). Changing the
+data set's YAML or a data file changes the identity, so the cell is pending again and
+its new run gets a new directory; the old one stays for the record. Every file is written to a temp file and
 renamed. A run is claimed with an exclusive ``flock`` on ``runs/<run_id>.lock``: a
 second runner skips it, and the lock vanishes with the process (even on SIGKILL).
 """
@@ -28,6 +35,8 @@ from typing import Dict, Iterable, List, Optional
 
 import yaml
 
+from benchmarks.config import workload_signature
+
 RESULT_COLUMNS = [
     "run_id", "dataset", "model", "strategy", "pruner", "ratio", "seed", "profile",
     "status", "error", "params",
@@ -35,9 +44,13 @@ RESULT_COLUMNS = [
     "mae@12", "rmse@12", "mape@12",
     "val_mae_best", "best_epoch", "epochs", "train_seconds", "eval_seconds", "pruner_seconds",
     "total_seconds", "sample_passes", "full_sample_passes", "steps", "kept_fraction",
+    "budget", "budget_reached", "reference_epochs", "optimizer", "workload", "value_scale", "wape",
+    "finished_at",
 ]
 CURVE_COLUMNS = ["epoch", "wall_seconds", "train_seconds", "eval_seconds", "pruner_seconds",
                  "train_loss", "val_mae", "kept_fraction", "sample_passes", "steps", "lr"]
+#: test metrics of the epoch's weights, written on the epochs where validation improved
+CURVE_TEST_COLUMNS = ["test_mae", "test_rmse", "test_wape"]
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -76,6 +89,24 @@ def _fmt(v):
     if isinstance(v, float):
         return repr(round(v, 10))
     return v
+
+
+def data_tag(identity: Optional[dict]) -> str:
+    """'-' and 6 hex digits of the data identity (runs of one workload on different data must
+    not share a table), or '' when the run has no recorded identity."""
+    if not identity or not identity.get("data"):
+        return ""
+    from datasets.identity import identity_digest
+    return "-" + identity_digest(identity["data"])[:6]
+
+
+def value_scale(dataset: str) -> str:
+    """'interval' for data measured on an interval scale (its YAML ``value_scale``), else 'ratio'."""
+    try:
+        from datasets import dataset_spec
+        return str(dataset_spec(dataset).get("value_scale") or "ratio")
+    except Exception:  # noqa: BLE001 - an unknown or broken data set: assume a ratio scale
+        return "ratio"
 
 
 class RunLock:
@@ -119,6 +150,29 @@ class ResultsStore:
     def run_dir(self, run_id: str) -> Path:
         return self.runs / run_id
 
+    def locate(self, spec) -> str:
+        """The run id under which ``spec`` (a config.RunSpec) is stored: its own, or a legacy
+        directory (config hash only) whose identity.json records the same identity."""
+        rid = spec.run_id
+        if self.run_dir(rid).is_dir() or spec.data_identity is None:
+            return rid
+        legacy = spec.legacy_run_id
+        ident = self.identity(legacy)
+        if ident is not None and ident.get("hash") == spec.hash:
+            return legacy
+        return rid
+
+    def identity(self, run_id: str) -> Optional[dict]:
+        path = self.run_dir(run_id) / "identity.json"
+        try:
+            return json.loads(path.read_text()) if path.is_file() else None
+        except (OSError, ValueError):
+            return None
+
+    def write_identity(self, run_id: str, spec) -> None:
+        atomic_write_json(self.run_dir(run_id) / "identity.json",
+                          {"hash": spec.hash, "config_hash": spec.config_hash, "data": spec.data_identity})
+
     def is_done(self, run_id: str) -> bool:
         d = self.run_dir(run_id)
         return (d / "metrics.json").exists() or (d / "failed.json").exists()
@@ -150,8 +204,10 @@ class ResultsStore:
     def write_epoch(self, run_id: str, records: List[dict]) -> None:
         """Rewrite curve.csv and timing.json with the epochs so far (atomic)."""
         d = self.run_dir(run_id)
-        atomic_write_text(d / "curve.csv", csv_text(({k: _fmt(r[k]) for k in CURVE_COLUMNS} for r in records),
-                                                    CURVE_COLUMNS))
+        rows = ({**{k: _fmt(r[k]) for k in CURVE_COLUMNS},
+                 **{k: _fmt((r.get("test") or {}).get(k[5:], "")) for k in CURVE_TEST_COLUMNS}}
+                for r in records)
+        atomic_write_text(d / "curve.csv", csv_text(rows, CURVE_COLUMNS + CURVE_TEST_COLUMNS))
         atomic_write_json(d / "timing.json", {"epochs": records})
 
     def finish(self, run_id: str, metrics: dict) -> None:
@@ -176,6 +232,9 @@ class ResultsStore:
                 "run_id": d.name, "dataset": cfg["dataset"]["name"], "model": cfg["model"]["name"],
                 "strategy": cfg["strategy"]["label"], "pruner": cfg["strategy"]["name"],
                 "ratio": cfg["strategy"]["ratio"], "seed": cfg["seed"], "profile": cfg["profile"],
+                "budget": cfg["strategy"].get("budget"), "optimizer": cfg["train"]["optimizer"],
+                "workload": workload_signature(cfg) + data_tag(self.identity(d.name)),
+                "value_scale": value_scale(cfg["dataset"]["name"]),
             }
             if (d / "metrics.json").exists():
                 m = json.loads((d / "metrics.json").read_text())
@@ -186,7 +245,11 @@ class ResultsStore:
                 row.update({k: m.get(k) for k in ("params", "val_mae_best", "best_epoch", "epochs",
                                                    "train_seconds", "eval_seconds", "pruner_seconds",
                                                    "total_seconds", "sample_passes", "full_sample_passes",
-                                                   "steps", "kept_fraction")})
+                                                   "steps", "kept_fraction", "budget_reached",
+                                                   "reference_epochs", "finished_at")})
+                row["wape"] = m["test"].get("wape")
+                if row["budget_reached"] is None and m.get("full_sample_passes"):
+                    row["budget_reached"] = m["sample_passes"] / m["full_sample_passes"]
             elif (d / "failed.json").exists():
                 f = json.loads((d / "failed.json").read_text())
                 row.update({"status": "failed", "error": f.get("error", "")})

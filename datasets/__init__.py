@@ -5,8 +5,10 @@ Public entry points::
     load_raw(name, data_root=None) -> RawSeries
     load_windowed(name, data_root=None, in_steps=12, out_steps=12, split=None,
                   max_steps=None, scaler_ignore_null=False) -> WindowedData
-    dataset_names(), dataset_spec(name), resolve_data_root(cli=None),
+    dataset_names(), broken_datasets(), dataset_spec(name), resolve_data_root(cli=None),
     dataset_present(name, root), file_sha256(path)
+    dataset_identity(name, data_root=None) -> {"spec": ..., "files": {rel path: sha256}}
+    identity_digest(identity) -> sha256 hex of its canonical JSON
 
 Names are canonical upper-case (METR-LA, PEMS04, ...) and matched case-insensitively.
 The data root is the CLI flag, else $STBENCH_DATA, else ./data; a data set's files live
@@ -19,15 +21,17 @@ from typing import Optional, Sequence
 
 from .base import DataError, DatasetMeta, RawSeries
 from .download import file_sha256
-from .formats import FORMATS, ReadContext, missing_file_message
+from .formats import FORMATS, ReadContext, missing_files_error
 from .protocol import WindowedData
-from .registry import (SpecError, data_format, dataset_files, dataset_names, dataset_present,
-                       dataset_spec, resolve_data_root)
+from .identity import dataset_identity, identity_digest
+from .registry import (SpecError, UnknownDataset, broken_datasets, data_format, dataset_files,
+                       dataset_names, dataset_present, dataset_spec, resolve_data_root)
 
 __all__ = [
     "DataError", "DatasetMeta", "RawSeries", "SpecError", "WindowedData", "FORMATS",
     "load_raw", "load_windowed", "dataset_names", "dataset_spec", "dataset_files",
-    "resolve_data_root", "dataset_present", "file_sha256",
+    "resolve_data_root", "dataset_present", "file_sha256", "broken_datasets", "UnknownDataset",
+    "dataset_identity", "identity_digest",
 ]
 
 
@@ -55,11 +59,10 @@ def load_raw(name: str, data_root: Optional[str | os.PathLike] = None) -> RawSer
                       paths=paths, options=spec["options"], graph=spec["graph"],
                       null_value=spec["null_value"], time_start=spec["time"]["start"],
                       step_minutes=spec["time"]["step_minutes"], file_specs=spec["files"],
-                      data_root=resolve_data_root(data_root))
-    missing = [missing_file_message(spec["name"], p, spec["files"][role], ctx.data_root)
-               for role, p in paths.items() if not p.is_file()]
-    if missing:  # one error naming every missing file, its exact path and how to get it
-        raise DataError("\n".join(missing))
+                      data_root=resolve_data_root(data_root), steps=spec["time"]["steps"])
+    missing = missing_files_error(spec["name"], paths, spec["files"], ctx.data_root)
+    if missing is not None:  # one error naming every missing file, its exact path and how to get it
+        raise missing
     _verify_checksums(spec["name"], spec, ctx)
     return fmt.read(ctx)
 

@@ -20,6 +20,23 @@ from typing import Callable
 
 from .base import DataError
 
+HELP = """\
+List, inspect, download and verify the registered data sets.
+
+  data list [--json]             every data set: format, folder, files present? (a broken
+                                 data-set YAML is listed as broken, with the reason)
+  data info NAME [--json]        load NAME under the protocol: nodes, steps, windows per
+                                 split, missing fraction, graph edges, step, start, scaler
+  data download NAME [--force]   fetch NAME's published files (resumable, size and sha256
+                                 checked)
+  data verify NAME               sha256 of NAME's present files against its YAML
+
+Every subcommand takes --data-root DIR (default: $STBENCH_DATA, else ./data).
+Data sets are the YAML files in configs/datasets/ and in the directories listed in
+$STBENCH_DATASET_CONFIGS (see docs/datasets.md). A data problem prints one line
+"error: ..." and exits with status 1.
+"""
+
 
 def _root_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", default=None, metavar="DIR",
@@ -41,6 +58,7 @@ def _guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Name
 def cmd_list(args: argparse.Namespace) -> int:
     """One row per registered data set: name, format, present, folder."""
     from . import dataset_names, dataset_present, dataset_spec, resolve_data_root
+    from .registry import broken_datasets
 
     root = resolve_data_root(args.data_root)
     rows = []
@@ -48,13 +66,20 @@ def cmd_list(args: argparse.Namespace) -> int:
         spec = dataset_spec(name)
         rows.append({"name": name, "format": spec["format"], "present": dataset_present(name, root),
                      "folder": str(root / spec["folder"]) if spec["files"] else None,
-                     "files": [f["path"] for f in spec["files"].values()]})
+                     "files": [f["path"] for f in spec["files"].values()], "broken": None})
+    for name, reason in sorted(broken_datasets().items()):
+        rows.append({"name": name, "format": None, "present": False, "folder": None, "files": [],
+                     "broken": reason})
+    rows.sort(key=lambda r: r["name"])
     if args.json:
         print(json.dumps({"data_root": str(root), "datasets": rows}, indent=2))
     else:
         print(f"data root: {root}")
         print(f"{'name':<16} {'format':<12} {'present':<8} folder")
         for r in rows:
+            if r["broken"]:
+                print(f"{r['name']:<16} {'BROKEN':<12} {'-':<8} {r['broken']}")
+                continue
             print(f"{r['name']:<16} {r['format']:<12} {'yes' if r['present'] else 'no':<8} "
                   f"{r['folder'] or '(generated)'}")
     return 0
@@ -106,7 +131,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def add_data_commands(subparsers) -> None:
     """Add the ``data`` command and its sub-commands to an argparse subparsers object."""
     p = subparsers.add_parser("data", help="list, inspect, download and verify data sets",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 

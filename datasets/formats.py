@@ -90,6 +90,12 @@ class ReadContext:
     step_minutes: Optional[float] = None
     file_specs: Dict[str, dict] = field(default_factory=dict)
     data_root: Optional[Path] = None
+    steps: Optional[int] = None  # time.steps: the expected number of time steps, when given
+
+    def recorded(self, role: str) -> bool:
+        """True when the YAML records the size or the sha256 of file ``role`` (checked on load)."""
+        f = self.file_specs.get(role) or {}
+        return f.get("size") is not None or bool(f.get("sha256"))
 
     def path(self, role: str) -> Path:
         """The path of file ``role``; a DataError naming the exact path and its source if missing."""
@@ -122,6 +128,10 @@ class ReadContext:
         if self.step_minutes and raw.num_steps > 1 and abs(raw.step_minutes - self.step_minutes) > 1e-6:
             raise DataError(f"{self.name} ({src}): step is {raw.step_minutes:g} min in the file but "
                             f"{self.step_minutes:g} min in the data set's YAML")
+        if self.steps is not None and raw.num_steps != self.steps:
+            raise DataError(f"{self.name} ({src}): {raw.num_steps} time steps in the file, expected "
+                            f"{self.steps} (time.steps in the data set's YAML); the file is truncated "
+                            f"or a different version")
         return raw
 
 
@@ -135,6 +145,14 @@ def missing_file_message(name: str, path: Path, spec: dict, data_root: Optional[
     elif spec.get("source"):
         msg += f"; it is not downloadable automatically: get it from {spec['source']} and put it there"
     return msg
+
+
+def missing_files_error(name: str, paths: Dict[str, Path], file_specs: Dict[str, dict],
+                        data_root: Optional[Path] = None) -> Optional[DataError]:
+    """One DataError (one line) naming every missing file of ``paths``, or None if all exist."""
+    missing = [missing_file_message(name, p, file_specs.get(role, {}), data_root)
+               for role, p in paths.items() if not p.is_file()]
+    return DataError(" | ".join(missing)) if missing else None
 
 
 _READ_ERRORS: tuple = (OSError, ValueError, KeyError, IndexError, TypeError, EOFError, AttributeError,

@@ -2,7 +2,14 @@
 
 The grid is flattened row-major to (T, H * W) nodes. Cells that are NaN at every step
 (sea masks, e.g. WFDE5 over water) are dropped; any other NaN stays NaN and is masked by
-the protocol, never filled. The graph links kept cells that are 4- or 8-neighbours on the
+the protocol, never filled.
+
+Completeness: where the YAML records the file's size or sha256 the loader checks those.
+Otherwise the time axis itself is checked: a constant step (``check_regular``), no empty
+steps (all cells NaN) at either end, the step count ``time.steps`` where the YAML gives
+one; a GRIB file also needs ``time.steps`` then, since one cut exactly between two
+messages is a valid, shorter GRIB file (a cut inside a message is caught by
+``check_grib_complete``). The graph links kept cells that are 4- or 8-neighbours on the
 grid (binary weights, no self-loops). GRIB files are read with xarray's ``cfgrib`` engine
 with ``indexpath=""`` so nothing is written next to a read-only file.
 """
@@ -34,13 +41,22 @@ class _Grid(DataFormat):
 
     def read(self, ctx: ReadContext) -> RawSeries:
         path = ctx.path("series")
+        recorded = ctx.recorded("series")
         with reading(path, f"{self.engine} dataset"):
             ds = self.open(path)
         try:
+            if not recorded:
+                self.check_length_known(ctx, path)
             with reading(path, f"{self.engine} dataset"):
-                return self._read(ctx, ds, path)
+                raw = self._read(ctx, ds, path)
         finally:
             ds.close()
+        if not recorded:  # no size / sha256 to catch a short file: the time axis must be whole
+            check_complete_ends(raw, path)
+        return raw
+
+    def check_length_known(self, ctx: ReadContext, path: Path) -> None:
+        """Hook: raise when a file without recorded size/sha256 could be short undetectably."""
 
     def _read(self, ctx: ReadContext, ds, path: Path) -> RawSeries:
         names = list(ds.data_vars)
@@ -96,9 +112,37 @@ class GribGrid(_Grid):
         check_grib_complete(path)
         return super().open(path)
 
+    def check_length_known(self, ctx: ReadContext, path: Path) -> None:
+        """A GRIB file cut between two messages is a valid, shorter GRIB file: without a
+        recorded size or sha256 only ``time.steps`` can tell it from the whole file."""
+        if ctx.steps is None:
+            raise DataError(f"{ctx.name}: {path}: a GRIB file cut between two messages reads as a "
+                            f"valid shorter file, so the data set's YAML must give files.series.size "
+                            f"or files.series.sha256 (`python run_benchmark.py data verify {ctx.name}` "
+                            f"prints the sha256) or time.steps (the expected number of time steps)")
 
-def check_grib_complete(path: Path) -> None:
-    """cfgrib silently skips a cut-off last message, so walk the messages first.
+
+def check_complete_ends(raw: RawSeries, path: Path) -> None:
+    """No empty time steps (every kept cell NaN) at the start or the end of the axis: an
+    incomplete file (e.g. a GRIB missing the last step's messages) reads that way."""
+    empty = np.isnan(raw.values).all(axis=1)
+    if not empty.any():
+        return
+    head = int(np.argmin(empty)) if not empty.all() else len(empty)
+    tail = int(np.argmin(empty[::-1])) if not empty.all() else len(empty)
+    if tail:
+        raise DataError(f"{path}: the last {tail} of {raw.num_steps} time steps are empty (every cell "
+                        f"NaN from {raw.timestamps[-tail]}): the file is incomplete; record its size "
+                        f"or sha256 in the data set's YAML to check it")
+    if head:
+        raise DataError(f"{path}: the first {head} of {raw.num_steps} time steps are empty (every cell "
+                        f"NaN up to {raw.timestamps[head - 1]}): the file is incomplete; record its size "
+                        f"or sha256 in the data set's YAML to check it")
+
+
+def check_grib_complete(path: Path) -> list:
+    """cfgrib silently skips a cut-off last message, so walk the messages first; return
+    their byte spans [(start, end), ...].
 
     Each message starts with 'GRIB', states its total length (edition 1: 3 bytes at
     offset 4; edition 2: 8 bytes at offset 8) and ends with '7777'; bytes between
@@ -109,6 +153,7 @@ def check_grib_complete(path: Path) -> None:
     size = path.stat().st_size
     if size == 0:
         raise DataError(f"{path}: cannot read GRIB file: it is empty")
+    spans = []
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
         pos, count = 0, 0
         while True:
@@ -127,6 +172,8 @@ def check_grib_complete(path: Path) -> None:
             if length < 8 or end > size or m[end - 4:end] != b"7777":
                 raise DataError(f"{path}: cannot read GRIB file: truncated or corrupt (message {count + 1} "
                                 f"at byte {i} should end at byte {end} with '7777'; the file has {size} bytes)")
+            spans.append((i, end))
             pos, count = end, count + 1
     if count == 0:
         raise DataError(f"{path}: cannot read GRIB file: no GRIB message found")
+    return spans

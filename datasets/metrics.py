@@ -1,7 +1,11 @@
 """Masked forecasting metrics that accumulate sums and counts.
 
 An entry counts when ``mask`` is True (a reading exists and the target is not the
-null value). MAPE additionally ignores targets equal to 0. Sums are accumulated per
+null value). MAPE additionally ignores targets with |y| <= ``mape_min_target``
+(default 0: only targets equal to 0), since entries with tiny targets dominate it;
+WAPE = sum |p - y| / sum |y| over the valid entries has no such problem. MAPE means
+nothing on an interval scale (temperatures in kelvin): the reports do not headline it
+there. Sums are accumulated per
 horizon step over a whole split, so results never depend on the batch size.
 
 Averages over the horizon are *pooled*: sum over all steps / count over all steps
@@ -39,15 +43,19 @@ class MaskedMetrics:
     """Accumulates masked MAE/RMSE/MAPE per horizon step.
 
     ``update(pred, target, mask)`` takes (B, H, N) tensors in physical units.
-    ``compute(horizons)`` returns {"mae", "rmse", "mape", "mae@3", ...}; MAPE is a
-    fraction (multiply by 100 for percent).
+    ``compute(horizons)`` returns {"mae", "rmse", "mape", "wape", "mae@3", ...}; MAPE
+    and WAPE are fractions (multiply by 100 for percent).
     """
 
-    def __init__(self, out_steps: int = 12, device: Optional[torch.device] = None):
+    def __init__(self, out_steps: int = 12, device: Optional[torch.device] = None,
+                 mape_min_target: float = 0.0):
+        if not mape_min_target >= 0:
+            raise ValueError(f"mape_min_target must be >= 0, got {mape_min_target!r}")
         self.out_steps = out_steps
+        self.mape_min_target = float(mape_min_target)
         z = lambda: torch.zeros(out_steps, dtype=torch.float64, device=device)  # noqa: E731
         self.abs_sum, self.sq_sum, self.ape_sum = z(), z(), z()
-        self.count, self.ape_count = z(), z()
+        self.count, self.ape_count, self.abs_target = z(), z(), z()
 
     @torch.no_grad()
     def update(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> None:
@@ -60,7 +68,8 @@ class MaskedMetrics:
         self.abs_sum += d.abs().sum(dims)
         self.sq_sum += (d * d).sum(dims)
         self.count += mask.double().sum(dims)
-        mape_mask = mask & (y != 0)
+        self.abs_target += torch.where(mask, y.abs(), torch.zeros_like(y)).sum(dims)
+        mape_mask = mask & (y.abs() > self.mape_min_target)
         ape = torch.where(mape_mask, d.abs() / torch.where(mape_mask, y.abs(), torch.ones_like(y)),
                           torch.zeros_like(y))
         self.ape_sum += ape.sum(dims)
@@ -74,6 +83,7 @@ class MaskedMetrics:
             "mae": float(self.abs_sum[sl].sum()) / c if c else nan,
             "rmse": (float(self.sq_sum[sl].sum()) / c) ** 0.5 if c else nan,
             "mape": float(self.ape_sum[sl].sum()) / ac if ac else nan,
+            "wape": float(self.abs_sum[sl].sum()) / t if (t := float(self.abs_target[sl].sum())) else nan,
         }
 
     def compute(self, horizons: Iterable[int] = HORIZONS) -> Dict[str, float]:
@@ -87,7 +97,7 @@ class MaskedMetrics:
 
     def per_step(self) -> Dict[str, list]:
         """Metrics at every horizon step 1..H (lists of length H)."""
-        res = {"mae": [], "rmse": [], "mape": []}
+        res = {"mae": [], "rmse": [], "mape": [], "wape": []}
         for h in range(self.out_steps):
             for k, v in self._values(slice(h, h + 1)).items():
                 res[k].append(v)

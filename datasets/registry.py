@@ -2,9 +2,12 @@
 
 The registry reads ``<repo>/configs/datasets/*.yaml`` and, if set, every directory in
 ``STBENCH_DATASET_CONFIGS`` (``os.pathsep``-separated; a later file with the same name
-overrides an earlier one). Each YAML is validated against the schema below and against
-its format's declared files/options/graph keys; an unknown key or a wrong type raises a
-``SpecError`` naming the file, the key and the valid choices.
+overrides an earlier one). Each YAML is read strictly (a duplicate key is an error,
+``benchmarks.yamlio``) and validated against the schema below and against its format's
+declared files/options/graph keys; an unknown key or a wrong type is a ``SpecError``
+naming the file, the key and the valid choices. A broken YAML does not stop the others:
+it is left out of ``dataset_names()``, listed by ``broken_datasets()`` with its reason,
+and only asking for that data set raises.
 
 YAML schema (``?`` = optional)::
 
@@ -16,7 +19,9 @@ YAML schema (``?`` = optional)::
       series: {path: metr-la.h5, url?: str, size?: int, sha256?: str, source?: str}
     null_value?: 0                # value that marks a missing reading (default none: NaN only)
     split: [0.7, 0.1, 0.2]        # train / val / test fractions of the windows
-    time?: {start?: "2018-01-01 00:00", step_minutes?: 5}   # required where files carry no timestamps
+    time?: {start?: "2018-01-01 00:00", step_minutes?: 5, steps?: 744}
+                                  # start/step required where files carry no timestamps;
+                                  # steps: the expected number of time steps (checked on load)
     options?: {...}               # reader options declared by the format
     graph?: {...}                 # graph options declared by the format
     citation: str
@@ -28,9 +33,9 @@ from __future__ import annotations
 import copy
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
-import yaml
+from benchmarks.yamlio import YamlError, load_yaml_strict
 
 from .formats import FORMATS, DataFormat, Option, SpecError
 
@@ -52,7 +57,7 @@ _FILE_KEYS = {
     "sha256": Option(str, None),
     "source": Option(str, None),
 }
-_TIME_KEYS = {"start": Option(str, None), "step_minutes": Option(float, None)}
+_TIME_KEYS = {"start": Option(str, None), "step_minutes": Option(float, None), "steps": Option(int, None)}
 _TOP_KEYS: Dict[str, Option] = {
     "name": Option(str, nullable=False),
     "format": Option(str, nullable=False),
@@ -67,7 +72,10 @@ _TOP_KEYS: Dict[str, Option] = {
     "citation": Option(str, nullable=False),
     "license": Option(str, None),
     "notes": Option(str, None),
+    # ratio (a true zero: MAPE/WAPE meaningful) | interval (temperatures in kelvin: MAPE is not)
+    "value_scale": Option(str, "ratio"),
 }
+VALUE_SCALES = ("ratio", "interval")
 _REQUIRED_TOP = ("name", "format", "split", "citation")
 
 
@@ -117,6 +125,9 @@ def validate_spec(raw: Any, source: Path) -> Dict[str, Any]:
         if f["sha256"] is not None and (len(f["sha256"]) != 64 or any(c not in "0123456789abcdef" for c in f["sha256"].lower())):
             raise SpecError(f"{where}: files.{role}.sha256 must be 64 hex digits, got {f['sha256']!r}")
 
+    if spec["value_scale"] not in VALUE_SCALES:
+        raise SpecError(f"{source}: value_scale must be one of {', '.join(VALUE_SCALES)}, "
+                        f"got {spec['value_scale']!r}")
     split = spec["split"]
     if len(split) != 3 or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in split) \
             or abs(sum(split) - 1.0) > 1e-6 or min(split) < 0:
@@ -127,6 +138,8 @@ def validate_spec(raw: Any, source: Path) -> Dict[str, Any]:
     if fmt.needs_time and not (spec["time"]["start"] and spec["time"]["step_minutes"]):
         raise SpecError(f"{where}: time: format {spec['format']} has no timestamps in its files; "
                         f"give time: {{start: 'YYYY-MM-DD HH:MM', step_minutes: N}}")
+    if spec["time"]["steps"] is not None and spec["time"]["steps"] < 1:
+        raise SpecError(f"{where}: time.steps: expected a positive integer, got {spec['time']['steps']!r}")
     if spec["time"]["start"] is not None:
         import numpy as np
 
@@ -147,45 +160,106 @@ def config_dirs() -> List[Path]:
     return dirs
 
 
-_CACHE: Dict[tuple, Dict[str, Dict[str, Any]]] = {}
+_CACHE: Dict[tuple, Tuple[Dict[str, Dict[str, Any]], Dict[str, str]]] = {}
+
+#: how to register a directory of data-set YAMLs (for the unknown-data-set message)
+REGISTER_HINT = (f"to add data sets, put their YAMLs in a directory and set {EXTRA_DIRS_ENV}=DIR "
+                 f"(or pass --dataset-config DIR); see docs/datasets.md")
 
 
-def load_specs() -> Dict[str, Dict[str, Any]]:
-    """{CANONICAL NAME: spec} for every YAML found (cached per set of files and mtimes)."""
-    _load_formats()
+def _yaml_paths() -> List[Path]:
     paths: List[Path] = []
     for d in config_dirs():
         if d.is_dir():
-            paths += sorted(p for p in d.iterdir() if p.suffix in (".yaml", ".yml"))
+            paths += sorted(p for p in d.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
         elif d != CONFIG_DIR:
-            raise SpecError(f"{EXTRA_DIRS_ENV}: {d} is not a directory")
-    key = tuple((str(p), p.stat().st_mtime_ns) for p in paths)
+            raise SpecError(f"{EXTRA_DIRS_ENV}: {d} is not a directory (expected a directory of "
+                            f"data-set YAML files)")
+    return paths
+
+
+def _one_line(msg: str) -> str:
+    return " | ".join(ln.strip() for ln in str(msg).splitlines() if ln.strip())
+
+
+def _read_one(path: Path) -> Tuple[str, Optional[Dict[str, Any]], Optional[str]]:
+    """(canonical name, spec or None, reason or None) for one YAML file; never raises."""
+    name = path.stem.upper()
+    try:
+        raw = load_yaml_strict(path)
+    except YamlError as exc:
+        return name, None, _one_line(exc)
+    if isinstance(raw.get("name"), str) and raw["name"].strip():
+        name = raw["name"].strip().upper()
+    try:
+        spec = validate_spec(raw, path)
+    except SpecError as exc:
+        return name, None, _one_line(exc)
+    return spec["name"], spec, None
+
+
+def _load_all() -> Tuple[Dict[str, Dict[str, Any]], Dict[str, str]]:
+    """({NAME: spec} of the valid YAMLs, {NAME: reason} of the broken ones), cached per
+    set of files, sizes and mtimes. A later file with the same name replaces an earlier
+    one, whether valid or broken."""
+    _load_formats()
+    paths = _yaml_paths()
+    key = tuple((str(p), st.st_size, st.st_mtime_ns) for p in paths for st in (p.stat(),))
     if key not in _CACHE:
         specs: Dict[str, Dict[str, Any]] = {}
+        broken: Dict[str, str] = {}
         for p in paths:
-            try:
-                raw = yaml.safe_load(p.read_text())
-            except yaml.YAMLError as exc:
-                raise SpecError(f"{p}: invalid YAML: {exc}") from exc
-            spec = validate_spec(raw, p)
-            specs[spec["name"]] = spec
+            name, spec, reason = _read_one(p)
+            if spec is not None:
+                specs[name] = spec
+                broken.pop(name, None)
+            else:
+                broken[name] = reason or f"{p}: invalid data set YAML"
+                specs.pop(name, None)
         _CACHE.clear()
-        _CACHE[key] = specs
+        _CACHE[key] = (specs, broken)
     return _CACHE[key]
 
 
+def load_specs() -> Dict[str, Dict[str, Any]]:
+    """{CANONICAL NAME: spec} for every valid YAML found (broken ones: ``broken_datasets()``)."""
+    return _load_all()[0]
+
+
+def broken_datasets() -> Dict[str, str]:
+    """{NAME: one-line reason} for every data-set YAML that cannot be used (invalid YAML,
+    duplicate key, schema error). These names are not in ``dataset_names()``; asking for
+    one (``dataset_spec``, ``load_raw``) raises ``SpecError`` with the reason."""
+    return dict(_load_all()[1])
+
+
 def dataset_names() -> List[str]:
-    """Canonical (upper-case) names of every registered data set, sorted."""
+    """Canonical (upper-case) names of every usable registered data set, sorted."""
     return sorted(load_specs())
 
 
+class UnknownDataset(SpecError, KeyError):
+    """No data-set YAML has this name (a KeyError for old callers, a DataError for new ones)."""
+
+    __str__ = BaseException.__str__  # no quotes around the message (KeyError adds them)
+
+
 def dataset_spec(name: str) -> Dict[str, Any]:
-    """The validated YAML of data set ``name`` (case-insensitive), as a fresh copy."""
-    specs = load_specs()
+    """The validated YAML of data set ``name`` (case-insensitive), as a fresh copy.
+
+    A broken YAML raises ``SpecError`` with its reason; an unknown name raises
+    ``UnknownDataset`` (a ``KeyError`` and a ``SpecError``) listing the valid choices and
+    how to register more.
+    """
+    specs, broken = _load_all()
     key = str(name).upper()
-    if key not in specs:
-        raise KeyError(f"unknown data set {name!r}; valid choices: {', '.join(sorted(specs))}")
-    return copy.deepcopy(specs[key])
+    if key in specs:
+        return copy.deepcopy(specs[key])
+    if key in broken:
+        raise SpecError(f"data set {key} is broken: {broken[key]}")
+    raise UnknownDataset(f"unknown data set {name!r}; valid choices: {', '.join(sorted(specs))}"
+                         + (f" (broken: {', '.join(sorted(broken))})" if broken else "")
+                         + f"; {REGISTER_HINT}")
 
 
 def data_format(spec: Dict[str, Any]) -> DataFormat:

@@ -16,6 +16,10 @@ refreshed (they were not forwarded), which is what makes exploration necessary.
 
 Both train on the full data during the first ``warmup_epochs`` epochs (scores need
 losses) and, with ``anneal: delta``, from epoch delta * E on. Top-k uses argpartition: O(n).
+
+Budget mode (budget b): the warm-up and annealed epochs are full data, counted against
+the budget; every other epoch e keeps k_e = planned_counts[e] samples,
+``budget_counts(n, E, b, full_epochs=warm-up + annealed)``, by the same rule with k_e for k.
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ import numpy as np
 from benchmarks.registry import Registry
 
 from .base import PruneContext, Pruner, Selection, register_pruner
-from .schedule import LossMemory, ParamCheck, is_annealed, kept_count
+from .schedule import LossMemory, ParamCheck, anneal_epoch, is_annealed, kept_count
 
 UCB_BONUSES: Registry = Registry("UCB bonus")
 
@@ -49,23 +53,41 @@ class BudgetPruner(Pruner):
         self.k = kept_count(self.n, self.ratio)
         self.memory = LossMemory(self.n, self.registry_name)
         self._info: dict = {}
+        if self.budget is not None:
+            e = np.arange(self.epochs)
+            a = anneal_epoch(self.epochs, self.anneal)
+            full = (e < self.warmup_epochs) | (e >= (self.epochs if a is None else a))
+            self.plan_budget(np.flatnonzero(full))
+
+    @classmethod
+    def budget_mode(cls, params: dict) -> str:
+        return "exact"
 
     def score(self) -> np.ndarray:
         raise NotImplementedError
 
-    def choose(self, score: np.ndarray, epoch: int) -> np.ndarray:
-        return top_k(score, self.k)
+    def choose(self, score: np.ndarray, epoch: int, k: int) -> np.ndarray:
+        return top_k(score, k)
+
+    def kept_at(self, epoch: int) -> int:
+        """Samples to keep in ``epoch``: k (ratio mode) or planned_counts[epoch] (budget mode)."""
+        if self.budget is None:
+            return self.k if self.ratio > 0.0 else self.n
+        return int(self.planned_counts[min(int(epoch), self.epochs - 1)])
 
     def select(self, epoch: int) -> Selection:
         annealed = is_annealed(epoch, self.epochs, self.anneal)
-        if annealed or epoch < self.warmup_epochs or self.ratio == 0.0:
-            self._info = {"annealed": annealed, "warmup": epoch < self.warmup_epochs, "kept_fraction": 1.0}
+        k = self.kept_at(epoch)
+        extra = {} if self.budget is None else {"target_count": k}   # n on warm-up / annealed epochs
+        if annealed or epoch < self.warmup_epochs or k >= self.n:
+            self._info = {"annealed": annealed, "warmup": epoch < self.warmup_epochs, "kept_fraction": 1.0,
+                          **extra}
             return self.full()
         score = self.score()
         # never-observed samples (none after a full-data warm-up) are kept first
         score = np.where(self.memory.seen, score, np.inf)
-        idx = np.sort(self.choose(score, epoch))
-        self._info = {"annealed": False, "warmup": False, "kept_fraction": idx.size / self.n}
+        idx = np.sort(self.choose(score, epoch, k))
+        self._info = {"annealed": False, "warmup": False, "kept_fraction": idx.size / self.n, **extra}
         return Selection(idx, np.ones(idx.size, dtype=np.float32))
 
     def extra_info(self) -> dict:
@@ -76,19 +98,20 @@ class BudgetPruner(Pruner):
 class EpsilonGreedy(BudgetPruner):
     """Top-(1-eps)k latest losses plus eps k uniformly random others (module doc)."""
 
-    def __init__(self, context: PruneContext, ratio: float = 0.5, *, epsilon: float = 0.1,
-                 warmup_epochs: int = 1, anneal: Optional[float] = None, **unknown):
+    def __init__(self, context: PruneContext, ratio: float = 0.5, budget: Optional[float] = None, *,
+                 epsilon: float = 0.1, warmup_epochs: int = 1, anneal: Optional[float] = None,
+                 **unknown):
         chk = ParamCheck.for_pruner(self, context, unknown)
-        super().__init__(context, chk.ratio(ratio))
+        super().__init__(context, chk.ratio(ratio), budget)
         self.epsilon = chk.number("epsilon", epsilon, 0.0, 1.0)
         self._setup(chk, warmup_epochs, anneal)
 
     def score(self) -> np.ndarray:
         return self.memory.loss
 
-    def choose(self, score: np.ndarray, epoch: int) -> np.ndarray:
-        explore = int(round(self.epsilon * self.k))
-        exploit = top_k(score, self.k - explore)
+    def choose(self, score: np.ndarray, epoch: int, k: int) -> np.ndarray:
+        explore = int(round(self.epsilon * k))
+        exploit = top_k(score, k - explore)
         if explore == 0:
             return exploit
         rest = np.ones(self.n, dtype=bool)
@@ -115,11 +138,11 @@ def _count_bonus(p: "UCB") -> np.ndarray:
 class UCB(BudgetPruner):
     """Top-k upper confidence bounds mu_i + c * bonus_i of each sample's loss (module doc)."""
 
-    def __init__(self, context: PruneContext, ratio: float = 0.5, *, c: float = 1.0,
-                 decay: float = 0.8, bonus: str = "variance", warmup_epochs: int = 1,
+    def __init__(self, context: PruneContext, ratio: float = 0.5, budget: Optional[float] = None, *,
+                 c: float = 1.0, decay: float = 0.8, bonus: str = "variance", warmup_epochs: int = 1,
                  anneal: Optional[float] = None, **unknown):
         chk = ParamCheck.for_pruner(self, context, unknown)
-        super().__init__(context, chk.ratio(ratio))
+        super().__init__(context, chk.ratio(ratio), budget)
         self.c = chk.number("c", c, lo=0.0)
         self.decay = chk.number("decay", decay, 0.0, 1.0, hi_open=True)
         self.bonus = chk.choice("bonus", bonus, UCB_BONUSES.names())

@@ -10,6 +10,13 @@ Engine integration (the whole of it)::
 
 ``indices`` are training-sample ids 0..n-1 (window i starts at ``context.starts[i]``).
 ``losses`` are per-sample masked MAEs normalised by each sample's own valid count.
+
+Compute budgets (docs/pruning.md "Budgets"): ``build_pruner(name, ctx, budget=b)`` asks for
+a run that forwards at most round(b E n) windows over the E = ``context.epochs`` reference
+epochs. ``Pruner.budget_mode(params)`` says how a strategy meets it: ``schedule`` (the
+engine shortens the run: ``full``), ``exact`` (the pruner counts: ``self.planned_counts``
+(E,) holds its per-epoch plan) or ``native`` (cannot target a budget: building it with
+one is an error).
 """
 from __future__ import annotations
 
@@ -19,6 +26,8 @@ from typing import Optional
 import numpy as np
 
 from benchmarks.registry import Registry
+
+from .schedule import ParamCheck, budget_counts
 
 PRUNERS: Registry = Registry("pruning strategy")
 register_pruner = PRUNERS.register
@@ -70,7 +79,8 @@ class Pruner:
     #: True if ``update`` needs the per-sample EL2N; otherwise the engine skips computing it
     wants_el2n = False
 
-    def __init__(self, context: PruneContext, ratio: float = 0.0, **params):
+    def __init__(self, context: PruneContext, ratio: float = 0.0, budget: Optional[float] = None,
+                 **params):
         if not 0.0 <= float(ratio) < 1.0:
             raise ValueError(f"prune ratio must be in [0, 1), got {ratio}")
         self.ctx = context
@@ -79,10 +89,44 @@ class Pruner:
         self.ratio = float(ratio)
         if params:
             raise TypeError(f"{type(self).__name__} got unknown parameters: {sorted(params)}")
+        chk = ParamCheck(self.registry_name)
+        #: compute budget b in (0, 1], or None (ratio mode); with a budget ``ratio`` is ignored
+        self.budget: Optional[float] = chk.budget(budget)
+        #: (E,) int64 windows planned per epoch (budget mode only; None in ratio mode)
+        self.planned_counts: Optional[np.ndarray] = None
+        if self.budget is not None and type(self).budget_mode(self.budget_params()) == "native":
+            raise native_budget_error(self.registry_name)
+
+    @classmethod
+    def budget_mode(cls, params: dict) -> str:
+        """How the strategy with YAML ``params`` meets a compute budget.
+
+        ``schedule``: the engine shortens the run (full data for round(b E) epochs);
+        ``exact``: the pruner plans per-epoch counts that spend round(b E n) passes;
+        ``native``: it cannot target a budget (run it at its ratio; placed by measured passes).
+        """
+        return "native"
+
+    def budget_params(self) -> dict:
+        """The parameters ``budget_mode`` depends on, as parsed by this instance."""
+        return {}
+
+    def plan_budget(self, full_epochs=(), shape=None) -> np.ndarray:
+        """Set ``self.planned_counts`` = budget_counts(n, E, b, full_epochs, shape) (budget mode)."""
+        self.planned_counts = budget_counts(self.n, self.epochs, self.budget, full_epochs, shape)
+        return self.planned_counts
+
+    @property
+    def planned_budget(self) -> Optional[float]:
+        """The budget the plan spends, sum_e planned_counts[e] / (E n) (None in ratio mode).
+
+        Equals round(b E n) / (E n) when the budget is feasible, more when it is not."""
+        if self.planned_counts is None:
+            return None
+        return float(self.planned_counts.sum()) / (self.epochs * self.n)
 
     def rng(self, epoch: int) -> np.random.Generator:
-        tag = sum(ord(c) * (i + 1) for i, c in enumerate(self.registry_name)) % (2**31)
-        return np.random.default_rng([int(self.ctx.seed), int(epoch), tag])
+        return np.random.default_rng([int(self.ctx.seed), int(epoch), name_tag(self.registry_name)])
 
     def select(self, epoch: int) -> Selection:
         raise NotImplementedError
@@ -101,8 +145,29 @@ class Pruner:
         return {}
 
 
-def build_pruner(name: str, context: PruneContext, ratio: float = 0.0, **params) -> Pruner:
+def name_tag(name: str) -> int:
+    """A stable integer tag of a name, used to seed per-strategy random streams."""
+    return sum(ord(c) * (i + 1) for i, c in enumerate(name)) % (2**31)
+
+
+def native_budget_error(name: str) -> ValueError:
+    return ValueError(f"pruner {name!r} (configs/pruners/{name}.yaml) cannot target a compute "
+                      f"budget in this form (budget_mode 'native'): set params.budgeted: true, "
+                      f"or run it with prune ratios")
+
+
+def build_pruner(name: str, context: PruneContext, ratio: float = 0.0, budget: Optional[float] = None,
+                 **params) -> Pruner:
+    """Build strategy ``name``: ratio mode (``budget`` None) or at compute budget ``budget``.
+
+    The budget is passed on only when it is given, so a strategy without budget support
+    still builds in ratio mode; with a budget a ``native`` strategy raises a ValueError.
+    """
     import pruning  # noqa: F401  (registers the built-in strategies)
 
     cls = PRUNERS.get(name)
-    return cls(context, ratio=ratio, **params)
+    if budget is None:
+        return cls(context, ratio=ratio, **params)
+    if cls.budget_mode(params) == "native":
+        raise native_budget_error(cls.registry_name)
+    return cls(context, ratio=ratio, budget=budget, **params)

@@ -13,6 +13,10 @@ p = (e - first) / (A - first), so p = 0 on the first pruned epoch)::
     cosine:  r_e = r * (1 + cos(pi * p)) / 2
 
 With ``anneal = None`` the decay runs over the whole run (A = E).
+
+Compute budgets (``budget_counts``, docs/pruning.md "Budgets"): a run at budget b in (0, 1]
+with E reference epochs and n windows may forward at most T = round(b E n) windows in
+total; the planner turns T into per-epoch counts k_e.
 """
 from __future__ import annotations
 
@@ -70,6 +74,127 @@ def ratio_at(epoch: int, ratio: float, epochs: int, anneal: Optional[float],
 def kept_count(n: int, ratio: float) -> int:
     """Fixed budget of the top-k / subset strategies: round((1 - r) n), at least 1."""
     return max(1, min(int(n), int(round((1.0 - float(ratio)) * int(n)))))
+
+
+# ----------------------------------------------------------------------------- budgets
+
+#: Shape of the annealed epochs relative to the pruned ones in ``anneal_shape``: from the
+#: anneal point on, an epoch forwards up to ANNEAL_BOOST times the windows of a
+#: pre-anneal epoch (capped at n = full data).
+ANNEAL_BOOST = 2.0
+
+
+def _water_fill(total: int, shape: np.ndarray, cap: int) -> np.ndarray:
+    """(m,) float x_e = clip(c s_e, 1, cap) with sum_e x_e = total, for m <= total <= m cap.
+
+    g(c) = sum_e clip(c s_e, 1, cap) is continuous, piecewise linear and non-decreasing in
+    c; its kinks are c = 1 / s_e and c = cap / s_e. g is evaluated at every kink and c is
+    interpolated linearly inside the segment that contains ``total``. O(m^2) for m epochs.
+    """
+    m = shape.size
+    if total >= m * cap:
+        return np.full(m, float(cap))
+    if total <= m:
+        return np.ones(m)
+    kinks = np.unique(np.concatenate([1.0 / shape, cap / shape]))
+    g = np.clip(kinks[:, None] * shape[None, :], 1.0, cap).sum(1)
+    j = int(np.searchsorted(g, total))                # g[j - 1] < total <= g[j]; 1 <= j < len
+    lo, hi = kinks[j - 1], kinks[j]
+    mid = 0.5 * (lo + hi) * shape
+    free = (mid > 1.0) & (mid < cap)                  # x_e = c s_e on the whole segment
+    c = lo + (total - g[j - 1]) / shape[free].sum()
+    return np.clip(c * shape, 1.0, cap)
+
+
+def _largest_remainder(x: np.ndarray, total: int, lo: int, hi: int) -> np.ndarray:
+    """Integers k_e in [lo, hi] with sum total: floor(x_e), plus one for the largest
+    fractional parts (ties: earlier entry first) until the sum is ``total``."""
+    k = np.clip(np.floor(x + 1e-9), lo, hi).astype(np.int64)
+    rest = int(total) - int(k.sum())
+    if rest == 0:
+        return k
+    frac = x - k
+    if rest > 0:
+        order = np.argsort(-frac, kind="stable")
+        order = order[k[order] < hi][:rest]
+        k[order] += 1
+    else:
+        order = np.argsort(frac, kind="stable")
+        order = order[k[order] > lo][:-rest]
+        k[order] -= 1
+    return k
+
+
+def budget_counts(n: int, epochs: int, budget: float, full_epochs: Iterable[int] = (),
+                  shape: Optional[np.ndarray] = None) -> np.ndarray:
+    """(E,) int64 windows to forward per epoch so that the run spends the budget exactly.
+
+    With T = round(b E n) and F = ``full_epochs`` (each forwards all n windows, counted
+    against the budget), the remaining R = T - n |F| windows are spread over the m = E - |F|
+    other epochs in proportion to ``shape`` s_e > 0 (default uniform), water-filled with
+    the cap n::
+
+        k_e = clip(c s_e, 1, n),   c such that sum_{e not in F} k_e = R,
+
+    then rounded by largest remainder (ties: earlier epoch first) so that
+    sum_e k_e = T exactly, 1 <= k_e <= n. Budget 1 gives k_e = n everywhere.
+
+    Infeasible budgets (R < m: the full epochs alone spend T or more, or less than one
+    window is left per other epoch) give the smallest feasible counts: n on F, 1 elsewhere.
+    The caller records the budget reached, sum_e k_e / (E n); it is never another one silently.
+    """
+    n, epochs = int(n), int(epochs)
+    if n < 1 or epochs < 1:
+        raise ValueError(f"budget_counts: need n >= 1 and epochs >= 1, got n={n}, epochs={epochs}")
+    b = float(budget)
+    if not (0.0 < b <= 1.0) or not math.isfinite(b):
+        raise ValueError(f"budget_counts: budget must be a number in (0, 1], got {budget!r}")
+    full = np.zeros(epochs, dtype=bool)
+    for e in full_epochs:
+        if not 0 <= int(e) < epochs:
+            raise ValueError(f"budget_counts: full epoch {e} outside 0..{epochs - 1}")
+        full[int(e)] = True
+    if shape is None:
+        s = np.ones(epochs)
+    else:
+        s = np.asarray(shape, dtype=np.float64).reshape(-1)
+        if s.shape != (epochs,) or not np.all(np.isfinite(s)) or not np.all(s[~full] > 0):
+            raise ValueError(f"budget_counts: shape must be ({epochs},) finite and > 0 on the "
+                             f"pruned epochs, got {shape!r}")
+    counts = np.full(epochs, n, dtype=np.int64)
+    m = int((~full).sum())
+    if m == 0:
+        return counts
+    rest = int(round(b * epochs * n)) - n * (epochs - m)
+    if rest <= m:                                     # infeasible (or exactly 1 each): minimal
+        counts[~full] = 1
+        return counts
+    x = _water_fill(rest, s[~full], n)
+    counts[~full] = _largest_remainder(x, rest, 1, n)
+    return counts
+
+
+def static_count(planned: np.ndarray, full: np.ndarray) -> int:
+    """Size of one fixed subset used in every pruned epoch: round(R / m), at least 1, where
+    R = sum of ``planned`` over the m epochs not in the (E,) bool mask ``full``; the run then
+    spends R within m / 2 windows."""
+    pruned = np.asarray(planned)[~np.asarray(full, dtype=bool)]
+    return int(max(1, round(pruned.sum() / pruned.size))) if pruned.size else int(np.max(planned))
+
+
+def anneal_shape(epochs: int, anneal: Optional[float], first: int = 1,
+                 boost: float = ANNEAL_BOOST) -> np.ndarray:
+    """(E,) float shape for ``budget_counts``: 1 before the anneal point A = ceil(anneal E),
+    ``boost`` on every epoch e >= max(A, first) (``anneal_epoch``).
+
+    Epochs before ``first`` (the first pruned epoch) are full-data epochs in the callers'
+    plans; their entry (1) is ignored. ``anneal = None`` gives a uniform shape.
+    """
+    shape = np.ones(int(epochs))
+    a = anneal_epoch(epochs, anneal)
+    if a is not None:
+        shape[max(a, int(first)):] = float(boost)
+    return shape
 
 
 # ----------------------------------------------------------------------------- learning state
@@ -173,6 +298,16 @@ class ParamCheck:
         if not ok:
             raise ValueError(f"pruner {self.strategy!r}: prune ratio must be a number in [0, 1), "
                              f"got {value!r}")
+        return float(value)
+
+    def budget(self, value) -> Optional[float]:
+        """A compute budget b in (0, 1] (fraction of the full-data run's sample passes), or None."""
+        if value is None:
+            return None
+        ok = isinstance(value, Real) and not isinstance(value, bool) and 0.0 < float(value) <= 1.0
+        if not ok:
+            raise ValueError(f"pruner {self.strategy!r}: compute budget must be a number in (0, 1] "
+                             f"(a fraction of the full-data run's sample passes), got {value!r}")
         return float(value)
 
     def context(self, ctx) -> None:

@@ -16,8 +16,15 @@ Subsets (``keep``), O(n) each:
   drawn uniformly at random (``rng(0)``).
 
 Every kept sample has weight 1.
+
+Budget mode (budget b): the warm-up epochs are full data, counted against the budget;
+the fixed subset has k = round(R / m) samples, where R = round(b E n) - n W is what the
+W warm-up epochs leave for the m = E - W others (``budget_counts``), so the run spends
+b E n passes within one window per epoch.
 """
 from __future__ import annotations
+
+from typing import Optional
 
 import numpy as np
 
@@ -25,7 +32,7 @@ from benchmarks.registry import Registry
 
 from .base import PruneContext, Pruner, Selection, register_pruner
 from .complexity import TEMPORAL_TERMS, context_complexity
-from .schedule import LossMemory, ParamCheck, kept_count
+from .schedule import LossMemory, ParamCheck, kept_count, static_count
 from .stationarity import quantile_strata
 
 SCORES = ("loss", "el2n", "complexity")
@@ -68,11 +75,11 @@ class StaticPruner(Pruner):
 
     dynamic = False
 
-    def __init__(self, context: PruneContext, ratio: float = 0.5, *, score: str = "loss",
-                 keep: str = "hardest", warmup_epochs: int = 1, bins: int = 10,
+    def __init__(self, context: PruneContext, ratio: float = 0.5, budget: Optional[float] = None, *,
+                 score: str = "loss", keep: str = "hardest", warmup_epochs: int = 1, bins: int = 10,
                  temporal: str = "diff_energy", spatial_weight: float = 0.5, **unknown):
         chk = ParamCheck.for_pruner(self, context, unknown)
-        super().__init__(context, chk.ratio(ratio))
+        super().__init__(context, chk.ratio(ratio), budget)
         self.score_kind = chk.choice("score", score, SCORES)
         self.wants_el2n = self.score_kind == "el2n"
         self.keep = chk.choice("keep", keep, KEEP_RULES.names())
@@ -90,6 +97,15 @@ class StaticPruner(Pruner):
         if self.score_kind == "complexity":
             self.warmup_epochs = 0
             self.scores = context_complexity(context, self.temporal, self.spatial_weight, who="static")
+        if self.budget is not None:
+            warm = np.arange(self.epochs) < self.warmup_epochs
+            self.plan_budget(np.flatnonzero(warm))
+            self.k = static_count(self.planned_counts, warm)
+            self.planned_counts[~warm] = self.k
+
+    @classmethod
+    def budget_mode(cls, params: dict) -> str:
+        return "exact"
 
     def _choose(self) -> np.ndarray:
         if self.scores is None:
@@ -100,7 +116,7 @@ class StaticPruner(Pruner):
             mean = self._sum / np.maximum(self._count, 1)
             # a sample never scored (should not happen after full-data epochs) gets the mean score
             self.scores = np.where(self._count > 0, mean, mean[self._count > 0].mean())
-        if self.ratio == 0.0:
+        if (self.ratio == 0.0 if self.budget is None else self.k >= self.n):
             return np.arange(self.n)
         return np.sort(KEEP_RULES.get(self.keep)(self.scores, self.k, self.bins, self.rng(0)))
 
@@ -125,4 +141,7 @@ class StaticPruner(Pruner):
 
     def extra_info(self) -> dict:
         warm = self.subset is None
-        return {"warmup": warm, "kept_fraction": 1.0 if warm else self.subset.size / self.n}
+        info = {"warmup": warm, "kept_fraction": 1.0 if warm else self.subset.size / self.n}
+        if self.budget is not None:
+            info["target_count"] = self.n if warm else self.k
+        return info

@@ -30,6 +30,32 @@ Every component is a switch (YAML ``configs/pruners/stprune.yaml``):
 With ``use_complexity: false, loss_transform: value, rescale: global`` the candidate set
 and weights equal InfoBatch's (only the random draws differ).
 Per-epoch cost: O(n) array work, plus one O(n log n) sort for ``loss_transform: rank``.
+
+Budgeted form (``budgeted: true``, needs a compute budget b; this suite's reading of the
+paper, ../shared/reference/budget.md "ST-Prune, budgeted": it can reach the claimed 6x
+while keeping the four components). Steps 4-6 become:
+
+4'. Plan: k_e = budget_counts(n, E, b, full_epochs={0}, shape=anneal_shape(E, delta)):
+    epoch 0 is full data (it initialises the learning state); the other epochs share the
+    rest of the budget, epochs e >= ceil(delta E) with ANNEAL_BOOST = 2 times the share of
+    the earlier ones (capped at n: the annealing forwards up to twice as much, the full
+    data when the budget affords it); ``anneal: null`` shares it uniformly.
+5'. Epoch e >= 1 keeps exactly k_e windows. Strata: the K stationarity strata when
+    ``rescale: stationarity``, else one stratum of all n windows. The drop quota
+    D = n - k_e is split over the strata in proportion to their sizes n_k by largest
+    remainder (ties: lower stratum first), D_k <= n_k. In stratum k the candidate pool C_k is
+    the |C_k| = min(n_k, max(2 D_k, ceil(n_k / 2))) members with the lowest score s (ties
+    by window index; ``candidates: all``: the whole stratum), so stationarity decides which
+    windows are kept, and D_k pool members are dropped uniformly at random (the D_k
+    smallest of u ~ U(0, 1)^n from rng(e)). The pool is at least twice the quota, so a
+    drop is never a certainty while D_k <= n_k / 2.
+6'. Weights: kept pool members w = |C_k| / (|C_k| - D_k) (``rescale: stationarity`` or
+    ``global``; ``none``: 1), every other window 1. Each stratum's pool keeps its total
+    weight |C_k| exactly and, given the pool, E[sum_{kept} w_i l_i] = sum_i l_i; if a
+    quota empties its stratum (D_k = n_k, only at extreme budgets) that stratum's loss
+    mass is dropped.
+``ratio_decay`` must be ``none`` (the plan shapes the counts); an epoch with k_e = n
+(epoch 0, budget 1, annealed epochs the budget affords) is full data with weight 1.
 """
 from __future__ import annotations
 
@@ -42,7 +68,7 @@ from benchmarks.registry import Registry
 from .base import PruneContext, Pruner, Selection, register_pruner
 from .complexity import TEMPORAL_TERMS, context_complexity, rank01
 from .infobatch import below_mean
-from .schedule import RATIO_DECAYS, LossMemory, ParamCheck, is_annealed, ratio_at
+from .schedule import RATIO_DECAYS, LossMemory, ParamCheck, anneal_shape, is_annealed, ratio_at
 from .stationarity import context_stationarity, quantile_strata
 
 LOSS_TRANSFORMS: Registry = Registry("loss transform")
@@ -107,13 +133,19 @@ def _stationarity_rescale(pruner: "STPrune", cand, keep, u, r) -> tuple[np.ndarr
 class STPrune(Pruner):
     """Complexity- and loss-scored soft pruning with stationarity-aware rescaling (module doc)."""
 
-    def __init__(self, context: PruneContext, ratio: float = 0.5, *, lam: float = 0.3,
+    def __init__(self, context: PruneContext, ratio: float = 0.5, budget: Optional[float] = None, *,
+                 lam: float = 0.3,
                  use_loss: bool = True, use_complexity: bool = True, loss_transform: str = "rank",
                  temporal: str = "diff_energy", spatial_weight: float = 0.5,
                  candidates: str = "below_mean", rescale: str = "stationarity", strata: int = 4,
-                 anneal: Optional[float] = 0.875, ratio_decay: str = "none", **unknown):
+                 anneal: Optional[float] = 0.875, ratio_decay: str = "none", budgeted: bool = False,
+                 **unknown):
         chk = ParamCheck.for_pruner(self, context, unknown)
-        super().__init__(context, chk.ratio(ratio))
+        self.budgeted = chk.boolean("budgeted", budgeted)
+        super().__init__(context, chk.ratio(ratio), budget)
+        if self.budgeted and self.budget is None:
+            raise chk.fail("budgeted", budgeted,
+                           "false in ratio mode (budgeted: true needs a compute budget)")
         self.lam_param = chk.number("lam", lam, 0.0, 1.0)
         self.use_loss = chk.boolean("use_loss", use_loss)
         self.use_complexity = chk.boolean("use_complexity", use_complexity)
@@ -130,17 +162,33 @@ class STPrune(Pruner):
                            "'below_mean' (the score needs the loss or the complexity)")
         self.lam = (self.lam_param if self.use_loss and self.use_complexity
                     else 1.0 if self.use_complexity else 0.0)
-        needs_score = self.candidates != "all" and self.ratio > 0
+        if self.budget is not None and self.ratio_decay != "none":
+            raise chk.fail("ratio_decay", ratio_decay, "none when budgeted is true (the budget plan "
+                                                        "shapes the per-epoch counts)")
+        prunes = self.ratio > 0 or self.budget is not None
+        needs_score = self.candidates != "all" and prunes
         self.complexity: Optional[np.ndarray] = (
             context_complexity(context, self.temporal, self.spatial_weight, who="stprune")
             if needs_score and self.lam > 0 else None)
         self.psi: Optional[np.ndarray] = None
         self.strata = np.zeros(self.n, dtype=np.int64)
-        if self.rescale == "stationarity" and self.ratio > 0:
+        if self.rescale == "stationarity" and prunes:
             self.psi = context_stationarity(context)
             self.strata = quantile_strata(self.psi, self.num_strata)
         self.memory = LossMemory(self.n, "stprune")
         self._info: dict = {}
+        if self.budget is not None:
+            self.plan_budget([0], anneal_shape(self.epochs, self.anneal))
+            num = self.num_strata if self.rescale == "stationarity" else 1
+            self._budget_strata = self.strata if num > 1 else np.zeros(self.n, dtype=np.int64)
+            self._stratum_sizes = np.bincount(self._budget_strata, minlength=num)
+
+    @classmethod
+    def budget_mode(cls, params: dict) -> str:
+        return "exact" if params.get("budgeted") is True else "native"
+
+    def budget_params(self) -> dict:
+        return {"budgeted": self.budgeted}
 
     # -- scoring
     def score(self) -> tuple[np.ndarray, np.ndarray]:
@@ -157,6 +205,8 @@ class STPrune(Pruner):
         return s, seen
 
     def select(self, epoch: int) -> Selection:
+        if self.budget is not None:
+            return self._select_budget(int(epoch))
         annealed = is_annealed(epoch, self.epochs, self.anneal)
         r = 0.0 if epoch < 1 else ratio_at(epoch, self.ratio, self.epochs, self.anneal,
                                           self.ratio_decay, first=1)
@@ -177,6 +227,61 @@ class STPrune(Pruner):
         self._info = {"annealed": False, "ratio": r, "candidates": n_cand,
                       "kept_fraction": idx.size / self.n,
                       "expected_kept_fraction": 1.0 - r * n_cand / self.n, "rescued_strata": rescued}
+        return Selection(idx, w[idx])
+
+    # -- budgeted form (module doc, steps 4'-6')
+    def stratum_quotas(self, drop: int) -> np.ndarray:
+        """(K,) D_k: ``drop`` split over the strata in proportion to their sizes, largest remainder."""
+        sizes = self._stratum_sizes
+        exact = drop * sizes / self.n
+        quota = np.floor(exact).astype(np.int64)
+        order = np.argsort(-(exact - quota), kind="stable")
+        quota[order[:drop - int(quota.sum())]] += 1
+        return np.minimum(quota, sizes)
+
+    def pools(self, quota: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(in_pool (n,) bool, pool sizes (K,)): the |C_k| lowest-scored members of each stratum."""
+        sizes = self._stratum_sizes
+        if self.candidates == "all":
+            return np.ones(self.n, dtype=bool), sizes.copy()
+        pool = np.minimum(sizes, np.maximum(2 * quota, -(-sizes // 2)))
+        s, _ = self.score()
+        order = np.argsort(s, kind="stable")                        # ties by window index
+        order = order[np.argsort(self._budget_strata[order], kind="stable")]   # by stratum, then s
+        start = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        rank = np.empty(self.n, dtype=np.int64)                     # rank of a window in its stratum
+        rank[order] = np.arange(self.n) - np.repeat(start, sizes)
+        return rank < pool[self._budget_strata], pool
+
+    def _select_budget(self, epoch: int) -> Selection:
+        k = int(self.planned_counts[min(epoch, self.epochs - 1)])
+        annealed = is_annealed(epoch, self.epochs, self.anneal)
+        drop = self.n - k if epoch >= 1 else 0
+        if drop <= 0:
+            self._info = {"annealed": annealed, "ratio": 0.0, "candidates": 0, "kept_fraction": 1.0,
+                          "expected_kept_fraction": 1.0, "rescued_strata": 0, "target_count": self.n}
+            return self.full()
+        quota = self.stratum_quotas(drop)
+        in_pool, pool = self.pools(quota)
+        strata = self._budget_strata
+        u = self.rng(epoch).random(self.n)
+        # drop the quota[k] pool members of stratum k with the smallest u: sort pool members by
+        # (stratum, u) and drop those whose position within their stratum is below the quota
+        members = np.flatnonzero(in_pool)
+        by_u = members[np.argsort(u[members], kind="stable")]
+        by_u = by_u[np.argsort(strata[by_u], kind="stable")]
+        start = np.concatenate([[0], np.cumsum(pool)[:-1]])
+        pos = np.arange(by_u.size) - np.repeat(start, pool)
+        keep = np.ones(self.n, dtype=bool)
+        keep[by_u[pos < quota[strata[by_u]]]] = False
+        w = np.ones(self.n)
+        if self.rescale != "none":
+            per_stratum = pool / np.maximum(pool - quota, 1)
+            w = np.where(in_pool, per_stratum[strata], 1.0)
+        idx = np.flatnonzero(keep)
+        self._info = {"annealed": annealed, "ratio": drop / self.n, "candidates": int(pool.sum()),
+                      "kept_fraction": idx.size / self.n, "expected_kept_fraction": k / self.n,
+                      "rescued_strata": 0, "target_count": k}
         return Selection(idx, w[idx])
 
     def update(self, indices, losses, el2n=None) -> None:

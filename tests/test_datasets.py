@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ import yaml
 import datasets as D
 from datasets import graphs
 from datasets.base import DataError
-from datasets.registry import SpecError
+from datasets.registry import SpecError, broken_datasets
 
 CANONICAL = ["METR-LA", "PEMS-BAY", "PEMS03", "PEMS04", "PEMS07", "PEMS08", "LOS-LOOP",
              "HANGZHOU-METRO", "AQI36", "ERA5-UK-T2M", "WFDE5-UK-TAIR", "SYNTHETIC"]
@@ -132,15 +133,17 @@ def test_yaml_validation_names_file_key_and_choices(specdir, tmp_path, mutate, m
     mutate(spec)
     path = tmp_path / "specs" / "BAD-GRID.yaml"
     path.write_text(yaml.safe_dump(spec))
+    assert "BAD-GRID" not in D.dataset_names()  # a broken YAML breaks only itself
     with pytest.raises(SpecError, match=match) as err:
-        D.dataset_names()
-    assert str(path) in str(err.value)
+        D.dataset_spec("BAD-GRID")
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+    assert re.search(match, broken_datasets()["BAD-GRID"])
 
 
 def test_format_without_timestamps_needs_time(specdir):
     specdir("NO-TIME", "tgcn_csv", TGCN_FILES)
     with pytest.raises(SpecError, match="has no timestamps in its files"):
-        D.dataset_names()
+        D.dataset_spec("NO-TIME")
 
 
 def test_new_data_set_is_a_yaml_file_only(specdir, tmp_path):

@@ -104,6 +104,12 @@ def _worker(rank: int, port: int, out: str, eval_cfg: dict, padded_cfg: dict) ->
             res["caught"] = False
         except RuntimeError:
             res["caught"] = True
+        # BatchNorm running statistics differ per rank after training; the engine broadcasts
+        # rank 0's before evaluating (sync_buffers)
+        bn = torch.nn.BatchNorm1d(3)
+        bn.running_mean.fill_(float(rank + 1))
+        dist.sync_buffers(bn)
+        res["bn"] = bn.running_mean.clone()
         # a DDP run with padding
         r = train(padded_cfg, dist=dist)
         res["padded"] = {"digest": r.selected_digest, "test": r.test, "world": r.world_size,
@@ -154,6 +160,12 @@ def test_sharded_evaluation_equals_single_process(spawned):
             assert got[k] == pytest.approx(want[k], rel=1e-12), k
         for k in want_steps:
             np.testing.assert_allclose(got_steps[k], want_steps[k], rtol=1e-12)
+
+
+def test_batchnorm_buffers_are_rank_0s_before_evaluation(spawned):
+    ranks, _, _ = spawned
+    for r in ranks:
+        assert torch.equal(r["bn"], torch.ones(3))
 
 
 def test_mismatched_selection_is_caught_on_every_rank(spawned):
