@@ -10,13 +10,22 @@ Output of :func:`write_report` (default ``DIR/report``)::
     tables.md, tables.tex         one table per (data set, model, profile)
     summary.csv, summary.md       one row per (data set, model, profile, strategy, ratio)
     convergence.md                per strategy: validation-MAE gain over the last 20 % of epochs
-    efficiency.md                 per strategy: pruning efficiency across runs and within a run
+    efficiency.md                 per strategy: pruning efficiency across runs and within a run,
+                                  and the machine-load check of each table
+    budget.md, budget.tex         per workload with budget runs: accuracy at equal compute
+                                  (benchmarks/report_budget.py)
+    tta.md                        time (train seconds, sample passes) to a target validation MAE
+    profile.md                    performance profile of every setting over the workloads
     figures/*.png, figures/*.pdf  see benchmarks/report_figures.py
-    index.md                      what was written, the grid, failed runs, skipped figures
+    index.md                      what was written, the grid, failed and set-aside runs, skipped figures
 
-Speedups of a finished run r, relative to the full-data run f of the same
-(data set, model, seed, profile) -- or, when that seed has none, to the mean over
-all full runs of the (data set, model, profile)::
+A table is one workload: (data set, model, profile), plus ``optimizer`` and ``workload``
+(the signature of the resolved data, model and training config) when results.csv has
+those columns. Older files without them fall back to (data set, model, profile).
+
+Speedups of a finished run r, relative to the full-data run f at budget 1 (budget empty
+or 1) of the same workload and seed -- or, when that seed has none, to the mean over the
+workload's full runs at budget 1::
 
     wall_speedup  = train_seconds_f / train_seconds_r        (PRIMARY: train loop only)
     pass_speedup  = sample_passes_f / sample_passes_r        (= ideal wall-clock speedup)
@@ -25,25 +34,29 @@ all full runs of the (data set, model, profile)::
     efficiency    = wall_speedup / pass_speedup
     dmae_pct      = 100 * (mae_r / mae_f - 1)                (negative = better than full)
 
-Per-run values are then averaged over seeds (mean, sample std with ddof=1).
+Per-run values are then averaged over seeds (mean, sample std with ddof=1); dMAE also
+gets the 95 % t interval of its per-seed values (benchmarks/stats.py).
 Everything is sorted before any arithmetic, so the same rows in any order give
 byte-identical tables.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
 
+from benchmarks import stats
+
 FULL_LABEL = "full"
 FINISHED = "finished"
 #: strategies in this order; others alphabetically after them; ablations after their parent
-STRATEGY_ORDER = ("full", "random", "static", "infobatch", "stprune")
+STRATEGY_ORDER = ("full", "random", "rs2", "static", "infobatch", "stprune")
 METRICS = ("mae", "rmse", "mape")
 HORIZONS = (3, 6, 12)
 METRIC_COLUMNS = tuple(METRICS) + tuple(f"{m}@{h}" for h in HORIZONS for m in METRICS)
@@ -53,9 +66,15 @@ NUMERIC_COLUMNS = ("ratio", "seed", "params") + METRIC_COLUMNS + (
     "total_seconds", "sample_passes", "full_sample_passes", "steps", "kept_fraction",
 )
 REQUIRED_COLUMNS = TEXT_COLUMNS + NUMERIC_COLUMNS
-#: a table / figure panel is one of these
+#: columns appended by newer stores; a file without them reads them as empty
+OPTIONAL_TEXT_COLUMNS = ("optimizer", "workload", "value_scale", "finished_at")
+OPTIONAL_NUMERIC_COLUMNS = ("budget", "budget_reached", "reference_epochs", "wape")
+OPTIONAL_COLUMNS = OPTIONAL_TEXT_COLUMNS + OPTIONAL_NUMERIC_COLUMNS
+#: a table / figure panel is one of these (the base key; see ReportData.table_key)
 TABLE_KEY = ("dataset", "model", "profile")
-#: one aggregated row (a group of seeds) is one of these
+#: added to the table key when results.csv has the column
+WORKLOAD_COLUMNS = ("optimizer", "workload")
+#: one aggregated row (a group of seeds) is one of these (plus ``budget`` when present)
 GROUP_KEY = TABLE_KEY + ("strategy", "ratio")
 #: a grid cell; two finished runs of one cell are duplicates
 CELL_KEY = GROUP_KEY + ("seed",)
@@ -66,6 +85,18 @@ AGGREGATED = METRIC_COLUMNS + (
     "pruner_seconds", "total_seconds", "sample_passes", "full_sample_passes", "steps",
     "kept_fraction",
 ) + SPEEDUP_COLUMNS
+#: aggregated as well when results.csv has them
+AGGREGATED_OPTIONAL = ("wape", "budget_reached")
+#: the interval of the per-seed dMAE (paired with the same seed's full run), in summary.csv
+DMAE_CI_COLUMNS = ("dmae_pct_lo", "dmae_pct_hi", "dmae_pct_paired")
+#: an epoch counts as full data when its kept fraction is at least this
+FULL_EPOCH_KEPT = 1.0 - 1e-9
+#: trust flags: an efficiency outside this range, or full-data epochs whose mean train
+#: seconds differ by more than LOAD_SPREAD between the runs of one table
+EFFICIENCY_RANGE = (0.8, 1.25)
+LOAD_SPREAD = 0.25
+#: value_scale of data on an interval scale (temperatures in kelvin): MAPE/WAPE meaningless
+INTERVAL_SCALE = "interval"
 
 
 # ----------------------------------------------------------------------------- loading
@@ -106,19 +137,32 @@ def ordered_strategies(df: pd.DataFrame) -> List[str]:
     return sorted(parents, key=lambda s: strategy_sort_key(s, parents[s]))
 
 
+def _budget_order(frame: pd.DataFrame) -> Tuple[pd.Series, pd.Series]:
+    """Sort keys putting budgets in descending order; an empty budget counts as 1 (the
+    full-data reference, or a ratio run) and comes before a budget of 1."""
+    if "budget" not in frame.columns:
+        zero = pd.Series(0.0, index=frame.index)
+        return zero, zero
+    b = frame["budget"].astype(float)
+    return -b.fillna(1.0), b.notna().astype(float)
+
+
 def sort_runs(df: pd.DataFrame) -> pd.DataFrame:
-    """Total order: data set, model, profile, strategy order, ratio, seed, run id."""
+    """Total order: data set, model, profile, optimizer, workload, strategy order,
+    budget (descending), ratio, seed, run id."""
     if df.empty:
         return df.reset_index(drop=True)
     rank = {s: i for i, s in enumerate(ordered_strategies(df))}
-    key = df.assign(_rank=df["strategy"].map(rank))
-    key = key.sort_values(["dataset", "model", "profile", "_rank", "ratio", "seed", "run_id"],
-                          kind="mergesort")
-    return key.drop(columns="_rank").reset_index(drop=True)
+    b1, b2 = _budget_order(df)
+    key = df.assign(_rank=df["strategy"].map(rank), _b1=b1, _b2=b2)
+    extra = [c for c in WORKLOAD_COLUMNS if c in df.columns]
+    key = key.sort_values(["dataset", "model", "profile"] + extra + ["_rank", "_b1", "_b2", "ratio", "seed",
+                                                                     "run_id"], kind="mergesort")
+    return key.drop(columns=["_rank", "_b1", "_b2"]).reset_index(drop=True)
 
 
-def load_results(results_dir) -> pd.DataFrame:
-    """Read and validate ``results_dir/results.csv``; numbers as float, sorted (see sort_runs)."""
+def read_results(results_dir) -> Tuple[pd.DataFrame, frozenset]:
+    """Like :func:`load_results`, and the set of OPTIONAL_COLUMNS that the file holds."""
     path = Path(results_dir) / "results.csv"
     if not path.is_file():
         raise FileNotFoundError(f"no results file {path}; expected the results store's long CSV")
@@ -127,9 +171,14 @@ def load_results(results_dir) -> pd.DataFrame:
     missing = [c for c in REQUIRED_COLUMNS if c not in raw.columns]
     if missing:
         raise ValueError(f"{path}: missing columns {missing}; expected {list(REQUIRED_COLUMNS)}")
-    df = pd.DataFrame({c: raw[c].astype(str).str.strip() for c in TEXT_COLUMNS})
+    present = frozenset(c for c in OPTIONAL_COLUMNS if c in raw.columns)
+    for col in OPTIONAL_COLUMNS:
+        if col not in raw.columns:
+            raw[col] = ""
+    df = pd.DataFrame({c: raw[c].astype(str).str.strip() for c in TEXT_COLUMNS + OPTIONAL_TEXT_COLUMNS})
     df["status"] = df["status"].str.lower()
-    for col in NUMERIC_COLUMNS:
+    df["value_scale"] = df["value_scale"].str.lower()
+    for col in NUMERIC_COLUMNS + OPTIONAL_NUMERIC_COLUMNS:
         df[col] = _parse_numeric(raw, col, path)
     if df["run_id"].eq("").any() or df["run_id"].duplicated().any():
         dup = sorted(set(df.loc[df["run_id"].duplicated(), "run_id"]))
@@ -147,7 +196,21 @@ def load_results(results_dir) -> pd.DataFrame:
         rid = df.loc[fractional, "run_id"].iloc[0]
         raise ValueError(f"{path}: run {rid!r} has seed {df.loc[fractional, 'seed'].iloc[0]}; expected an integer")
     df["seed"] = df["seed"].astype(np.int64)
-    return sort_runs(df)
+    bad = df["budget"].notna() & ~((df["budget"] > 0) & (df["budget"] <= 1))
+    if bad.any():
+        rid = df.loc[bad, "run_id"].iloc[0]
+        raise ValueError(f"{path}: run {rid!r} has budget {df.loc[bad, 'budget'].iloc[0]}; expected (0, 1]")
+    # the full-data run at budget 1 is the reference, whether its budget is written or not
+    df.loc[(df["strategy"] == FULL_LABEL) & (df["budget"] == 1.0), "budget"] = np.nan
+    return sort_runs(df), present
+
+
+def load_results(results_dir) -> pd.DataFrame:
+    """Read and validate ``results_dir/results.csv``; numbers as float, sorted (see sort_runs).
+
+    Columns of OPTIONAL_COLUMNS that the file lacks read as empty ('' or NaN). A ``full``
+    run with budget 1 gets an empty budget (it is the full-data reference)."""
+    return read_results(results_dir)[0]
 
 
 def load_curve(results_dir, run_id: str) -> Optional[pd.DataFrame]:
@@ -165,6 +228,17 @@ def load_curve(results_dir, run_id: str) -> Optional[pd.DataFrame]:
     return curve.sort_values("epoch", kind="mergesort").reset_index(drop=True)
 
 
+def norm_key(key) -> tuple:
+    """A group key with NaN replaced by None, so that equal keys compare equal."""
+    key = key if isinstance(key, tuple) else (key,)
+    return tuple(None if isinstance(v, float) and math.isnan(v) else v for v in key)
+
+
+def is_reference_full(frame: pd.DataFrame) -> pd.Series:
+    """The full-data runs at budget 1 (budget empty): the reference of every speedup."""
+    return (frame["strategy"] == FULL_LABEL) & frame["budget"].isna()
+
+
 # ----------------------------------------------------------------------------- speedups
 def _ratio(num, den) -> np.ndarray:
     """num / den elementwise; NaN where either is missing or den <= 0."""
@@ -178,18 +252,20 @@ def _ratio(num, den) -> np.ndarray:
 _REF_QUANTITIES = ("train_seconds", "sample_passes", "steps", "mae")
 
 
-def attach_speedups(finished: pd.DataFrame) -> pd.DataFrame:
+def attach_speedups(finished: pd.DataFrame, table_key: Sequence[str] = TABLE_KEY) -> pd.DataFrame:
     """Add the reference used (``reference``: seed / mean / none) and SPEEDUP_COLUMNS.
 
-    The reference of a run is the finished full run of its (data set, model, profile,
-    seed); when that seed has none, the mean over the finished full runs of its
-    (data set, model, profile); when there are none, every speedup is NaN.
+    The reference of a run is the finished full run at budget 1 of its table (workload)
+    and seed; when that seed has none, the mean over the table's finished full runs at
+    budget 1; when there are none, every speedup is NaN.
     """
     df = finished.copy()
+    if "budget" not in df.columns:
+        df["budget"] = np.nan
     ref = pd.DataFrame(np.nan, index=df.index, columns=list(_REF_QUANTITIES))
     kind = pd.Series("none", index=df.index, dtype=object)
-    for key, rows in df.groupby(list(TABLE_KEY), sort=True):
-        fulls = rows[rows["strategy"] == FULL_LABEL]
+    for key, rows in df.groupby(list(table_key), sort=True):
+        fulls = rows[is_reference_full(rows)]
         if fulls.empty:
             continue
         pooled = fulls[list(_REF_QUANTITIES)].mean(axis=0)
@@ -220,25 +296,36 @@ def _mean_std(values: np.ndarray) -> tuple:
     return float(np.mean(v)), (float(np.std(v, ddof=1)) if v.size > 1 else np.nan), int(v.size)
 
 
-def aggregate(finished: pd.DataFrame, failed: pd.DataFrame) -> pd.DataFrame:
-    """One row per GROUP_KEY: n, seeds, n_failed, reference, pruner and
-    ``Q_mean`` / ``Q_std`` for every Q in AGGREGATED (finite values only)."""
-    failed_counts = failed.groupby(list(GROUP_KEY), sort=True).size().to_dict() if len(failed) else {}
+def aggregate(finished: pd.DataFrame, failed: pd.DataFrame, group_key: Sequence[str] = GROUP_KEY,
+              optional: Sequence[str] = ()) -> pd.DataFrame:
+    """One row per ``group_key``: n, seeds, n_failed, reference, pruner, value_scale,
+    ``Q_mean`` / ``Q_std`` for every Q in AGGREGATED and ``optional`` (finite values only),
+    and DMAE_CI_COLUMNS: the 95 % t interval of the per-seed dMAE over the runs compared
+    with the full run of their own seed (NaN with fewer than two such runs)."""
+    group_key = list(group_key)
+    quantities = tuple(AGGREGATED) + tuple(optional)
+    failed_counts = ({norm_key(k): len(g) for k, g in failed.groupby(group_key, sort=True, dropna=False)}
+                     if len(failed) else {})
     records = []
-    for key, rows in finished.groupby(list(GROUP_KEY), sort=True):
-        rec = dict(zip(GROUP_KEY, key))
+    for key, rows in finished.groupby(group_key, sort=True, dropna=False):
+        rec = dict(zip(group_key, key))
         rec["pruner"] = sorted(rows["pruner"])[0]
         rec["n"] = int(len(rows))
         rec["seeds"] = " ".join(str(s) for s in sorted(rows["seed"]))
-        rec["n_failed"] = int(failed_counts.get(key, 0))
+        rec["n_failed"] = int(failed_counts.get(norm_key(key), 0))
         kinds = set(rows["reference"])
         rec["reference"] = "none" if kinds == {"none"} else ("mean" if "mean" in kinds else "seed")
-        for q in AGGREGATED:
+        scales = sorted(set(rows["value_scale"])) if "value_scale" in rows.columns else []
+        rec["value_scale"] = INTERVAL_SCALE if INTERVAL_SCALE in scales else (scales[-1] if scales else "")
+        for q in quantities:
             mean, std, _ = _mean_std(rows[q].to_numpy(dtype=float))
             rec[f"{q}_mean"], rec[f"{q}_std"] = mean, std
+        paired = rows.loc[rows["reference"] == "seed", "dmae_pct"].to_numpy(dtype=float)
+        iv = stats.mean_interval(paired)
+        rec["dmae_pct_lo"], rec["dmae_pct_hi"], rec["dmae_pct_paired"] = iv.lo, iv.hi, iv.n
         records.append(rec)
-    columns = list(GROUP_KEY) + ["pruner", "n", "seeds", "n_failed", "reference"] + [
-        f"{q}_{s}" for q in AGGREGATED for s in ("mean", "std")]
+    columns = group_key + ["pruner", "n", "seeds", "n_failed", "reference", "value_scale"] + [
+        f"{q}_{s}" for q in quantities for s in ("mean", "std")] + list(DMAE_CI_COLUMNS)
     summary = pd.DataFrame.from_records(records, columns=columns)
     return sort_runs_like(summary, finished)
 
@@ -248,9 +335,12 @@ def sort_runs_like(summary: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     if summary.empty:
         return summary
     rank = {s: i for i, s in enumerate(ordered_strategies(runs))}
-    key = summary.assign(_rank=summary["strategy"].map(rank))
-    key = key.sort_values(["dataset", "model", "profile", "_rank", "ratio"], kind="mergesort")
-    return key.drop(columns="_rank").reset_index(drop=True)
+    b1, b2 = _budget_order(summary)
+    key = summary.assign(_rank=summary["strategy"].map(rank), _b1=b1, _b2=b2)
+    extra = [c for c in WORKLOAD_COLUMNS if c in summary.columns]
+    key = key.sort_values(["dataset", "model", "profile"] + extra + ["_rank", "_b1", "_b2", "ratio"],
+                          kind="mergesort")
+    return key.drop(columns=["_rank", "_b1", "_b2"]).reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------- the data of a report
@@ -265,7 +355,19 @@ class ReportData:
     summary: pd.DataFrame         # aggregate(finished, failed)
     strategies: List[str]         # in report order
     notes: List[str] = field(default_factory=list)
+    present: frozenset = frozenset()            # OPTIONAL_COLUMNS that results.csv holds
+    table_key: Tuple[str, ...] = TABLE_KEY      # one table / panel per value of these columns
+    set_aside: List[str] = field(default_factory=list)  # duplicate runs not used, and why
     _curves: Dict[str, Optional[pd.DataFrame]] = field(default_factory=dict)
+    cache: Dict[str, object] = field(default_factory=dict)  # derived results shared by writers
+
+    @property
+    def group_key(self) -> Tuple[str, ...]:
+        return group_key_for(self.table_key, self.present)
+
+    @property
+    def has_budget(self) -> bool:
+        return "budget" in self.present and bool(self.finished["budget"].notna().any())
 
     def curve(self, run_id: str) -> Optional[pd.DataFrame]:
         if run_id not in self._curves:
@@ -275,41 +377,124 @@ class ReportData:
     def table_keys(self) -> List[tuple]:
         if self.summary.empty:
             return []
-        return list(dict.fromkeys(map(tuple, self.summary[list(TABLE_KEY)].itertuples(index=False))))
+        return list(dict.fromkeys(map(tuple, self.summary[list(self.table_key)].itertuples(index=False))))
 
     def select(self, frame: pd.DataFrame, key: tuple) -> pd.DataFrame:
         mask = np.ones(len(frame), dtype=bool)
-        for col, value in zip(TABLE_KEY, key):
+        for col, value in zip(self.table_key, key):
             mask &= (frame[col] == value).to_numpy()
         return frame[mask]
 
+    def key_parts(self, key: tuple) -> Dict[str, str]:
+        return {col: str(v) for col, v in zip(self.table_key, key)}
 
-def _deduplicate(finished: pd.DataFrame, notes: List[str]) -> pd.DataFrame:
-    """Keep one finished run per grid cell: the one with the last run id (noted)."""
-    dup = finished.duplicated(list(CELL_KEY), keep="last")
-    for _, row in finished[dup].iterrows():
-        notes.append(f"Duplicate finished run {row['run_id']} of {row['dataset']} / {row['model']} / "
-                     f"{row['strategy']} {row['ratio']:g} seed {row['seed']} ignored "
-                     f"(kept the run with the last run id).")
-    return finished[~dup]
+    def title(self, key: tuple) -> str:
+        """``dataset · model (profile p)``, with `` · optimizer`` and ``, workload w`` when known."""
+        p = self.key_parts(key)
+        head = " · ".join(x for x in (p["dataset"], p["model"], p.get("optimizer", "")) if x)
+        tail = ", ".join([f"profile {p['profile']}"] + ([f"workload {p['workload']}"] if p.get("workload") else []))
+        return f"{head} ({tail})"
+
+    def short_title(self, key: tuple) -> str:
+        """Figure title: ``dataset · model (profile)`` plus the optimizer when known."""
+        p = self.key_parts(key)
+        head = " · ".join(x for x in (p["dataset"], p["model"], p.get("optimizer", "")) if x)
+        return f"{head} ({p['profile']})"
+
+    def name_key(self, key: tuple) -> tuple:
+        """The part of a table key that names its files and labels: (data set, model, profile)
+        when no other table shares them, so the names of older reports stay; else the full key."""
+        base = tuple(key[:len(TABLE_KEY)])
+        same = [k for k in self.table_keys() if tuple(k[:len(TABLE_KEY)]) == base]
+        return base if len(same) <= 1 else tuple(key)
+
+    def slug(self, key: tuple) -> str:
+        """File-name part of a table: the non-empty values of its name_key, lower case, '_'-joined."""
+        return "_".join("".join(ch if ch.isalnum() else "-" for ch in str(k).lower())
+                        for k in self.name_key(key) if str(k))
+
+    def load_check(self, key: tuple) -> Tuple[float, float, float]:
+        """(min, max, relative spread) over the table's finished runs of the mean train
+        seconds of their full-data epochs (kept fraction 1 in curve.csv); NaN without two
+        such runs. A spread above LOAD_SPREAD means the machine's speed changed between
+        runs (load), so wall-clock comparisons of the table are not results."""
+        means = []
+        for rid in self.select(self.finished, key)["run_id"]:
+            c = self.curve(rid)
+            if c is None or not {"kept_fraction", "train_seconds"} <= set(c.columns):
+                continue
+            t = c.loc[c["kept_fraction"] >= FULL_EPOCH_KEPT, "train_seconds"].to_numpy(dtype=float)
+            t = t[np.isfinite(t)]
+            if t.size:
+                means.append(float(np.mean(t)))
+        if len(means) < 2:
+            return float("nan"), float("nan"), float("nan")
+        lo, hi = min(means), max(means)
+        return lo, hi, (hi / lo - 1.0 if lo > 0 else float("nan"))
+
+    def load_flagged(self, key: tuple) -> bool:
+        spread = self.load_check(key)[2]
+        return bool(np.isfinite(spread) and spread > LOAD_SPREAD)
+
+
+def table_key_for(present) -> Tuple[str, ...]:
+    return TABLE_KEY + tuple(c for c in WORKLOAD_COLUMNS if c in present)
+
+
+def group_key_for(table_key: Sequence[str], present) -> Tuple[str, ...]:
+    return tuple(table_key) + ("strategy", "ratio") + (("budget",) if "budget" in present else ())
+
+
+def _deduplicate(finished: pd.DataFrame, cell_key: Sequence[str], set_aside: List[str]) -> pd.DataFrame:
+    """Keep one finished run per grid cell: the newest ``finished_at`` (an empty one counts
+    as oldest), then the last run id. The others are listed in ``set_aside`` with the reason."""
+    order = finished.sort_values(["finished_at", "run_id"], kind="mergesort")
+    dup = order.duplicated(list(cell_key), keep="last")
+    if dup.any():
+        winners = {norm_key(tuple(r)): (rid, fin) for r, rid, fin in zip(
+            order.loc[~dup, list(cell_key)].itertuples(index=False), order.loc[~dup, "run_id"],
+            order.loc[~dup, "finished_at"])}
+        for _, row in order[dup].sort_values("run_id", kind="mergesort").iterrows():
+            rid, fin = winners[norm_key(tuple(row[c] for c in cell_key))]
+            if fin and fin != row["finished_at"]:
+                why = f"run {rid} of the same cell finished later ({fin})"
+            else:
+                why = f"run {rid} of the same cell has the same or no finish time and the last run id"
+            budget = row["budget"]
+            what = f"ratio {row['ratio']:g}" + (f", budget {budget:g}" if np.isfinite(budget) else "")
+            set_aside.append(f"Duplicate finished run {row['run_id']} of {row['dataset']} / {row['model']} / "
+                             f"{row['strategy']} ({what}) seed {row['seed']} set aside: {why}.")
+    return sort_runs(order[~dup])
 
 
 def build_report_data(results_dir) -> ReportData:
     """Load results.csv, split finished/failed, attach speedups and aggregate over seeds."""
     results_dir = Path(results_dir)
-    runs = load_results(results_dir)
+    runs, present = read_results(results_dir)
+    table_key = table_key_for(present)
+    group_key = group_key_for(table_key, present)
     notes: List[str] = []
+    set_aside: List[str] = []
     is_finished = runs["status"] == FINISHED
-    finished = _deduplicate(runs[is_finished], notes)
-    finished = attach_speedups(finished).reset_index(drop=True)
+    finished = _deduplicate(runs[is_finished], group_key + ("seed",), set_aside)
+    finished = attach_speedups(finished, table_key).reset_index(drop=True)
     failed = runs[~is_finished].reset_index(drop=True)
-    summary = aggregate(finished, failed)
-    for key in (k for k, rows in summary.groupby(list(TABLE_KEY), sort=True)
-                if (rows["reference"] == "none").all()):
-        notes.append("No finished full-data run for {} / {} (profile {}): speedups, efficiency "
-                     "and MAE change are left blank.".format(*key))
-    return ReportData(results_dir, runs, finished, failed, summary,
-                      ordered_strategies(runs) if len(runs) else [], notes)
+    optional = tuple(q for q in AGGREGATED_OPTIONAL if q in present)
+    summary = aggregate(finished, failed, group_key, optional)
+    data = ReportData(results_dir, runs, finished, failed, summary,
+                      ordered_strategies(runs) if len(runs) else [], notes, present, table_key, set_aside)
+    for key in data.table_keys():
+        if (data.select(summary, key)["reference"] == "none").all():
+            notes.append("No finished full-data run for {}: speedups, efficiency "
+                         "and MAE change are left blank.".format(_key_text(data, key)))
+    return data
+
+
+def _key_text(data: ReportData, key: tuple) -> str:
+    """``dataset / model (profile p)`` as in the notes of index.md."""
+    p = data.key_parts(key)
+    head = " / ".join(x for x in (p["dataset"], p["model"], p.get("optimizer", ""), p.get("workload", "")) if x)
+    return f"{head} (profile {p['profile']})"
 
 
 # ----------------------------------------------------------------------------- writing
@@ -331,13 +516,15 @@ def _remove_stale_figures(fig_dir: Path, keep: set) -> None:
 
 
 def write_report(results_dir, out_dir=None, figures: bool = True) -> Dict[str, Path]:
-    """Write tables, summary, figures and index.md; return {relative name: path}.
+    """Write tables, summary, budget/TTA/profile reports, figures and index.md; return
+    {relative name: path}.
 
     ``out_dir`` defaults to ``results_dir/report``; ``figures=False`` writes the text
-    outputs only. Figure files of an earlier report that this one does not draw are removed. Tables (md, tex, csv), summary.md and index.md are byte-identical for
-    the same results.csv (and curve files) whatever its row and column order.
+    outputs only. Figure files of an earlier report that this one does not draw are
+    removed. Every text output is byte-identical for the same results.csv (and curve
+    files) whatever its row and column order.
     """
-    from benchmarks import report_figures, report_tables
+    from benchmarks import report_budget, report_figures, report_tables
 
     data = build_report_data(results_dir)
     out = Path(out_dir) if out_dir is not None else Path(results_dir) / "report"
@@ -351,6 +538,7 @@ def write_report(results_dir, out_dir=None, figures: bool = True) -> Dict[str, P
         "convergence.md": report_tables.render_convergence_md(data),
         "efficiency.md": report_tables.render_efficiency_md(data),
     }
+    texts.update(report_budget.render_all(data))
     for name, text in texts.items():
         written[name] = _write_text(out / name, text)
     drawn = report_figures.write_figures(data, out / "figures") if figures else None

@@ -23,7 +23,7 @@ import pytest
 from benchmarks.report import (
     METRIC_COLUMNS, REQUIRED_COLUMNS, build_report_data, load_results, ordered_strategies, write_report,
 )
-from benchmarks.report_figures import EXTRA_COLOURS, STRATEGY_COLOURS, pareto_front, strategy_colour
+from benchmarks.report_figures import DPI, EXTRA_COLOURS, STRATEGY_COLOURS, WIDTH, pareto_front, strategy_colour
 from benchmarks.report_tables import TABLE_COLUMNS, inrun_efficiency, tail_gain_pct, tail_trend_pct
 
 DATASETS = {"dsA": 1.0, "dsB": 5.0}
@@ -239,7 +239,8 @@ def test_tables_byte_identical_on_rerun_and_after_shuffling(grid_dir, tmp_path):
     df.to_csv(shuffled_dir / "results.csv", index=False)
     shutil.copytree(grid_dir / "runs", shuffled_dir / "runs")  # the curves (convergence.md)
     third = write_report(shuffled_dir, tmp_path / "c", figures=False)
-    names = ["tables.md", "tables.tex", "summary.csv", "summary.md", "convergence.md", "efficiency.md", "index.md"]
+    names = ["tables.md", "tables.tex", "summary.csv", "summary.md", "convergence.md", "efficiency.md", "index.md",
+             "budget.md", "budget.tex", "tta.md", "profile.md"]
     assert sorted(first) == sorted(names)
     for name in names:
         a = first[name].read_bytes()
@@ -310,10 +311,13 @@ def test_figures_exist_as_png_and_pdf(report):
                 png, pdf = report[f"{stem}.png"], report[f"{stem}.pdf"]
                 assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
                 width = struct.unpack(">I", png.read_bytes()[16:20])[0]
-                assert width == 750  # 5 in at 150 dpi
+                assert width == round(WIDTH * DPI)  # one column (3.5 in) at the figure dpi
                 assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 2000
     index = report["index.md"].read_text(encoding="utf-8")
-    assert "figures/pareto_dsa_m1_cpu.pdf" in index and "## Figures skipped\n\nNone." in index
+    assert "figures/pareto_dsa_m1_cpu.pdf" in index
+    # the fixture has no budget runs: only the budget figure is skipped, once
+    assert "## Figures skipped\n\n- budget_accuracy for all workloads: no budget runs in this results directory\n\n" \
+        in index
 
 
 def test_figures_skipped_with_reason_and_reproducible(tmp_path):

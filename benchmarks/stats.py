@@ -1,0 +1,104 @@
+"""Small statistics for reports: paired differences over seeds and their t intervals.
+
+A comparison of two settings A and B of one workload pairs their runs by seed: the
+per-seed differences ``d_s = a_s - b_s`` over the seeds both finished, then::
+
+    mean = sum(d_s) / n
+    half = t_{0.975, n-1} * std(d, ddof=1) / sqrt(n)        (95 % two-sided t interval)
+    interval = [mean - half, mean + half]
+
+With n = 1 there is no interval. A difference whose interval contains 0 is a *tie*
+and prints as one (:func:`fmt_interval`). Everything here is plain arithmetic on sorted
+inputs, so the same numbers give the same text.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Dict, Hashable, Iterable, Mapping
+
+import numpy as np
+from scipy import stats as _sstats
+
+LEVEL = 0.95
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Mean of n values and its two-sided t interval (lo = hi = NaN when n < 2)."""
+
+    mean: float
+    lo: float
+    hi: float
+    n: int
+
+    @property
+    def has_interval(self) -> bool:
+        return self.n >= 2 and math.isfinite(self.lo) and math.isfinite(self.hi)
+
+    @property
+    def is_tie(self) -> bool:
+        """True when the interval exists and contains 0."""
+        return self.has_interval and self.lo <= 0.0 <= self.hi
+
+
+EMPTY = Interval(float("nan"), float("nan"), float("nan"), 0)
+
+
+def t_quantile(n: int, level: float = LEVEL) -> float:
+    """``scipy.stats.t.ppf((1 + level) / 2, n - 1)``; NaN when n < 2."""
+    if n < 2:
+        return float("nan")
+    return float(_sstats.t.ppf(0.5 + level / 2.0, n - 1))
+
+
+def mean_interval(values: Iterable[float], level: float = LEVEL) -> Interval:
+    """Mean and t interval of the finite ``values`` (in the order given; the sum is
+    taken over the sorted values so that any order gives the same bits)."""
+    v = np.sort(np.asarray([float(x) for x in values], dtype=float))
+    v = v[np.isfinite(v)]
+    n = int(v.size)
+    if n == 0:
+        return EMPTY
+    mean = float(np.mean(v))
+    if n == 1:
+        return Interval(mean, float("nan"), float("nan"), 1)
+    half = t_quantile(n, level) * float(np.std(v, ddof=1)) / math.sqrt(n)
+    return Interval(mean, mean - half, mean + half, n)
+
+
+def paired_values(a: Mapping[Hashable, float], b: Mapping[Hashable, float]) -> Dict[Hashable, float]:
+    """seed -> a[seed] - b[seed] over the seeds where both are finite, sorted by seed."""
+    out = {}
+    for seed in sorted(set(a) & set(b)):
+        x, y = float(a[seed]), float(b[seed])
+        if math.isfinite(x) and math.isfinite(y):
+            out[seed] = x - y
+    return out
+
+
+def paired_difference(a: Mapping[Hashable, float], b: Mapping[Hashable, float],
+                      level: float = LEVEL) -> Interval:
+    """Mean and t interval of the per-seed differences a - b (paired by seed)."""
+    return mean_interval(paired_values(a, b).values(), level)
+
+
+def _num(value: float, decimals: int, signed: bool) -> str:
+    text = f"{value:+.{decimals}f}" if signed else f"{value:.{decimals}f}"
+    if float(text) == 0.0:  # no '-0.00'
+        text = f"{0.0:+.{decimals}f}" if signed else f"{0.0:.{decimals}f}"
+    return text
+
+
+def fmt_interval(iv: Interval, decimals: int = 2, signed: bool = True, tie: bool = True) -> str:
+    """Text of a difference: ``+0.46 [+0.20, +0.72]``; ``tie [-0.10, +0.30]`` when the
+    interval contains 0 (and ``tie`` is set); ``+0.46 (n=1)`` without an interval;
+    '' without values."""
+    if iv.n == 0 or not math.isfinite(iv.mean):
+        return ""
+    if not iv.has_interval:
+        return f"{_num(iv.mean, decimals, signed)} (n=1)"
+    bounds = f"[{_num(iv.lo, decimals, signed)}, {_num(iv.hi, decimals, signed)}]"
+    if tie and iv.is_tie:
+        return f"tie {bounds}"
+    return f"{_num(iv.mean, decimals, signed)} {bounds}"

@@ -1,0 +1,535 @@
+"""Budget-first report: paired intervals, budget tables, time to accuracy, performance profile,
+duplicate cells, trust flags, interval-scale data, determinism and old-format files.
+
+The fixture: 2 workloads (dsA: ratio scale, error scale 1; dsB: interval scale, error scale
+300) x strategies full / random / rs2 / stprune-b at budgets 1, 0.5, 0.25 x seeds 0-2, plus
+a native infobatch run per seed (no budget, ratio 0.5). E = 8 reference epochs, n = 100
+windows. Per run (seed s, relative offset a = OFFSET[(strategy, b)][s])::
+
+    mae     = K * REF[s] * (1 + a)        (so dMAE vs full@1 = 100 a, vs control = 100 (a - a_ctrl))
+    passes  = b E n (full@b: round(b E) epochs of n windows)
+    val(e)  = K * REF[s] * (1 + a) * (1 + 0.2 * 0.5 ** e)
+    train seconds per epoch = passes per epoch * 0.01 * SPEED[workload](s)
+"""
+from __future__ import annotations
+
+import math
+import re
+import shutil
+import struct
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sstats
+
+from benchmarks import stats
+from benchmarks.report import REQUIRED_COLUMNS, build_report_data, load_results, write_report
+from benchmarks.report_budget import (
+    TAU_MAX, budget_table, performance_profile, time_to_target, tta_rows,
+)
+from benchmarks.report_figures import DPI, WIDTH
+
+E, N = 8, 100
+SEEDS = (0, 1, 2)
+BUDGETS = (1.0, 0.5, 0.25)
+REF = {0: 3.00, 1: 3.03, 2: 2.98}
+#: dataset -> (workload signature, error scale K, value_scale, seconds factor of seed s)
+WORKLOADS = {"dsA": ("aaaa1111", 1.0, "ratio", lambda s: 1.0 + 0.1 * s),
+             "dsB": ("bbbb2222", 300.0, "interval", lambda s: 1.0 + 0.2 * s)}
+OFFSET = {
+    ("full", 0.5): (0.010, 0.012, 0.008), ("full", 0.25): (0.040, 0.035, 0.045),
+    ("random", 1.0): (0.001, -0.002, 0.002), ("random", 0.5): (0.015, 0.008, 0.014),
+    ("random", 0.25): (0.080, 0.070, 0.090),
+    ("rs2", 1.0): (0.002, 0.001, 0.000), ("rs2", 0.5): (0.005, 0.006, 0.004),
+    ("rs2", 0.25): (0.045, 0.030, 0.050),
+    ("stprune-b", 1.0): (0.003, 0.002, 0.004), ("stprune-b", 0.5): (0.011, 0.013, 0.010),
+    ("stprune-b", 0.25): (0.038, 0.041, 0.036),
+    ("infobatch", None): (0.009, 0.010, 0.011),
+}
+PRUNER = {"full": "full", "random": "random", "rs2": "rs2", "stprune-b": "stprune", "infobatch": "infobatch"}
+NATIVE_REACHED = 0.62
+#: stprune-b at 0.25, seed 1 spends two windows per epoch too many (flagged); random at 0.25,
+#: seed 2 five passes in all (within one window per epoch: not flagged)
+EXTRA_PASSES = {("stprune-b", 0.25, 1): 2 * E, ("random", 0.25, 2): 5}
+
+
+def _offset(strategy, budget, seed):
+    if strategy == "full" and budget == 1.0:
+        return 0.0
+    return OFFSET[(strategy, budget)][seed]
+
+
+def run_row(dataset, strategy, budget, seed, *, run_id=None, finished_at=None, mae_shift=0.0,
+            slow=1.0):
+    sig, k, scale, speed = WORKLOADS[dataset]
+    a = _offset(strategy, budget, seed) + mae_shift
+    epochs = E if strategy != "full" or budget is None else int(round(budget * E))
+    if budget is None:  # native: no budget, own prune ratio
+        passes = NATIVE_REACHED * E * N
+    else:
+        passes = budget * E * N + EXTRA_PASSES.get((strategy, budget, seed), 0)
+    mae = k * REF[seed] * (1 + a)
+    train = passes * 0.01 * speed(seed) * slow
+    full_budget = "" if dataset == "dsA" else "1"  # dsA writes full@1's budget empty, dsB as 1
+    row = {
+        "run_id": run_id or f"{dataset}-{strategy}-b{budget}-s{seed}",
+        "dataset": dataset, "model": "m1", "strategy": strategy, "pruner": PRUNER[strategy],
+        "ratio": 0.0 if strategy == "full" else (0.5 if budget is None else round(1 - budget, 6)),
+        "seed": seed, "profile": "cpu", "status": "finished", "error": "", "params": 100,
+        "mae": mae, "rmse": 2 * mae, "mape": mae / 50,
+        "val_mae_best": mae, "best_epoch": epochs - 1, "epochs": epochs, "train_seconds": train,
+        "eval_seconds": 1.0, "pruner_seconds": 0.0, "total_seconds": train + 1.0, "sample_passes": passes,
+        "full_sample_passes": N * E, "steps": passes / 10, "kept_fraction": passes / (N * E),
+        "budget": (full_budget if (strategy == "full" and budget == 1.0) else ("" if budget is None else budget)),
+        "budget_reached": passes / (N * E), "reference_epochs": E, "optimizer": "adam", "workload": sig,
+        "value_scale": scale, "wape": mae / (10 * k) / 3, "finished_at": finished_at or "2024-05-01T12:00:00Z",
+    }
+    for h, f in ((3, 0.8), (6, 1.0), (12, 1.3)):
+        row.update({f"mae@{h}": f * mae, f"rmse@{h}": 2 * f * mae, f"mape@{h}": f * mae / 50})
+    return row
+
+
+def curve_of(row) -> pd.DataFrame:
+    epochs = int(row["epochs"])
+    e = np.arange(epochs)
+    per_epoch = row["sample_passes"] / epochs
+    val = row["mae"] * (1 + 0.2 * 0.5 ** e)
+    kept = row["kept_fraction"] if row["strategy"] != "full" else 1.0
+    return pd.DataFrame({
+        "epoch": e, "wall_seconds": np.cumsum(np.full(epochs, row["train_seconds"] / epochs + 0.1)),
+        "train_seconds": row["train_seconds"] / epochs, "eval_seconds": 0.1, "pruner_seconds": 0.0,
+        "train_loss": 1.0 / (e + 1), "val_mae": val, "kept_fraction": kept,
+        "sample_passes": per_epoch, "steps": per_epoch / 10, "lr": 1e-3,
+        "test_mae": val * 0.98, "test_rmse": val * 2, "test_wape": val / 30})
+
+
+def grid_rows():
+    rows = []
+    for d in WORKLOADS:
+        for b in BUDGETS:
+            for st in ("full", "random", "rs2", "stprune-b"):
+                rows += [run_row(d, st, b, s) for s in SEEDS]
+        # the native InfoBatch run trains 1.5x slower per pass than it should (efficiency flag)
+        rows += [run_row(d, "infobatch", None, s, slow=1.5 if d == "dsA" else 1.0) for s in SEEDS]
+    return rows
+
+
+#: two runs of one cell (dsA random 0.5 seed 0): the newer one wins although its run id sorts first
+DUP_NEW = run_row("dsA", "random", 0.5, 0, run_id="dsA-random-b0.5-s0-aaa", finished_at="2024-06-02T08:00:00Z")
+DUP_OLD = run_row("dsA", "random", 0.5, 0, run_id="dsA-random-b0.5-s0-zzz", finished_at="2024-06-01T08:00:00Z",
+                  mae_shift=0.5)
+
+
+def write_dir(root: Path, rows) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(root / "results.csv", index=False)
+    for row in rows:
+        d = root / "runs" / row["run_id"]
+        d.mkdir(parents=True, exist_ok=True)
+        curve_of(row).to_csv(d / "curve.csv", index=False)
+    return root
+
+
+def _grid_rows_with_duplicates():
+    return [r for r in grid_rows() if r["run_id"] != "dsA-random-b0.5-s0"] + [DUP_OLD, DUP_NEW]
+
+
+@pytest.fixture(scope="module")
+def budget_dir(tmp_path_factory) -> Path:
+    return write_dir(tmp_path_factory.mktemp("budget"), _grid_rows_with_duplicates())
+
+
+@pytest.fixture(scope="module")
+def report(budget_dir):
+    return write_report(budget_dir)
+
+
+@pytest.fixture(scope="module")
+def data(budget_dir):
+    return build_report_data(budget_dir)
+
+
+def key_of(dataset):
+    return (dataset, "m1", "cpu", "adam", WORKLOADS[dataset][0])
+
+
+def section(text: str, title: str) -> str:
+    return text.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def md_rows(block: str, first_header: str = None) -> list:
+    """Rows (dicts) of the first Markdown table in ``block`` (or the one whose header starts
+    with ``first_header``)."""
+    lines = block.splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith("| ")
+                 and (first_header is None or ln.startswith(f"| {first_header}")))
+    table = []
+    for ln in lines[start:]:
+        if not ln.startswith("|"):
+            break
+        table.append(ln)
+    header = [c.strip() for c in table[0].strip("|").split(" | ")]
+    return [dict(zip(header, (c.strip() for c in ln[2:-2].split(" | ")))) for ln in table[2:]]
+
+
+TITLE_A = "dsA · m1 · adam (profile cpu, workload aaaa1111)"
+TITLE_B = "dsB · m1 · adam (profile cpu, workload bbbb2222)"
+
+
+# ----------------------------------------------------------------------------- statistics
+def test_paired_t_interval_matches_scipy_and_prints_ties():
+    a = {0: 1.0, 1: 1.4, 2: 1.1, 3: 9.0}
+    b = {0: 0.5, 1: 0.6, 2: 0.7}  # seed 3 unpaired: left out
+    d = np.array([0.5, 0.8, 0.4])
+    iv = stats.paired_difference(a, b)
+    half = sstats.t.ppf(0.975, 2) * np.std(d, ddof=1) / math.sqrt(3)
+    assert iv.n == 3 and iv.mean == pytest.approx(d.mean())
+    assert (iv.lo, iv.hi) == (pytest.approx(d.mean() - half), pytest.approx(d.mean() + half))
+    assert not iv.is_tie
+    assert stats.fmt_interval(iv) == f"{d.mean():+.2f} [{d.mean() - half:+.2f}, {d.mean() + half:+.2f}]"
+    tie = stats.mean_interval([0.5, -0.4, 0.6])
+    assert tie.is_tie and stats.fmt_interval(tie).startswith("tie [")
+    one = stats.mean_interval([0.7])
+    assert one.n == 1 and not one.has_interval and not one.is_tie
+    assert stats.fmt_interval(one) == "+0.70 (n=1)"
+    assert stats.fmt_interval(stats.mean_interval([])) == ""
+    # order of the values does not change a bit
+    assert stats.mean_interval([0.1, 0.7, 0.3]) == stats.mean_interval([0.3, 0.1, 0.7])
+
+
+# ----------------------------------------------------------------------------- budget tables
+def _expected_dmae(strategy, budget, against=None):
+    """Interval of the per-seed dMAE (%) against full@1 (or the control at ``against``)."""
+    vals = [100 * (_offset(strategy, budget, s) - (0.0 if against is None else _offset("full", against, s)))
+            for s in SEEDS]
+    return stats.mean_interval(vals), vals
+
+
+def test_budget_cells_against_full_and_control(data, report):
+    t = budget_table(data, key_of("dsA"))
+    assert t.budgets == [1.0, 0.5, 0.25]
+    cells = dict(t.rows)
+    assert list(cells) == ["full", "random", "rs2", "stprune-b"]
+    for strategy in ("rs2", "stprune-b"):
+        for b in (0.5, 0.25):
+            got = cells[strategy][b]
+            exp, vals = _expected_dmae(strategy, b)
+            n = len(vals)
+            half = sstats.t.ppf(0.975, n - 1) * np.std(vals, ddof=1) / math.sqrt(n)
+            assert got.vs_ref.mean == pytest.approx(np.mean(vals))
+            assert got.vs_ref.lo == pytest.approx(np.mean(vals) - half)
+            exp_c, _ = _expected_dmae(strategy, b, against=b)
+            assert got.vs_ctrl.mean == pytest.approx(exp_c.mean)
+            assert got.vs_ctrl.hi == pytest.approx(exp_c.hi)
+            assert got.pass_x == pytest.approx(1 / b, rel=0.03)
+    # rs2 at 0.5 beats the control (-0.50 %, interval below 0); random at 0.5 ties with it
+    assert cells["rs2"][0.5].vs_ctrl.hi < 0 and not cells["rs2"][0.5].vs_ctrl.is_tie
+    assert cells["random"][0.5].vs_ctrl.is_tie
+    md = section(report["budget.md"].read_text(encoding="utf-8"), TITLE_A)
+    row = {r["Strategy"]: r for r in md_rows(md, "Strategy")}
+    exp, _ = _expected_dmae("rs2", 0.5, against=0.5)
+    assert row["rs2"]["b=0.5 (2×) vs control (%)"] == stats.fmt_interval(exp)
+    assert row["random"]["b=0.5 (2×) vs control (%)"].startswith("tie [")
+    assert row["full (control)"]["b=1 (1×) vs full@1 (%)"] == "ref"
+    assert row["full (control)"]["b=0.5 (2×) vs control (%)"] == "ctrl"
+    exp, _ = _expected_dmae("full", 0.25)
+    assert row["full (control)"]["b=0.25 (4×) vs full@1 (%)"] == stats.fmt_interval(exp)
+    # best per budget: full@1 at b = 1, rs2 at 0.5 (not a tie), stprune-b at 0.25 (tie with control)
+    assert "- b = 1 (1×): full data at budget 1 (the reference)" in md
+    rs2_mae = np.mean([REF[s] * (1 + _offset("rs2", 0.5, s)) for s in SEEDS])
+    assert f"- b = 0.5 (2×): rs2, test MAE {rs2_mae:.3f}; dMAE vs control -0.50 [" in md
+    # ... and the best line says that one of its seeds missed the budget
+    assert "- b = 0.25 (4×): stprune-b (missed its budget: reached 0.26), test MAE" in md
+    assert "tie with control" in md.split("b = 0.25 (4×)")[1]
+
+
+def test_missed_budget_flagged_with_the_budget_reached(report, data):
+    t = budget_table(data, key_of("dsA"))
+    cells = dict(t.rows)
+    assert cells["stprune-b"][0.25].missed == 1          # 2 windows per epoch over
+    assert cells["random"][0.25].missed == 0             # 5 passes over in all: within one per epoch
+    reached = np.mean([0.25, (200 + 2 * E) / 800, 0.25])
+    md = section(report["budget.md"].read_text(encoding="utf-8"), TITLE_A)
+    row = {r["Strategy"]: r for r in md_rows(md, "Strategy")}
+    assert row["stprune-b"]["b=0.25 (4×) Pass ×"].endswith(f"⚠ reached {reached:.2f}")
+    assert "⚠" not in row["random"]["b=0.25 (4×) Pass ×"]
+    assert "(!) reached" in report["budget.tex"].read_text(encoding="utf-8")
+
+
+def test_native_runs_in_their_own_labelled_rows(report):
+    md = section(report["budget.md"].read_text(encoding="utf-8"), TITLE_A)
+    main = md_rows(md, "Strategy | n")
+    assert "infobatch" not in {r["Strategy"] for r in main}
+    assert "Native runs (no budget" in md
+    native = md_rows(md.split("Native runs", 1)[1], "Strategy | Ratio")
+    assert len(native) == 1
+    r = native[0]
+    assert (r["Strategy"], r["Ratio"], r["Reached b"], r["Control b"]) == ("infobatch", "0.5", "0.620", "0.5")
+    assert r["1/b"] == f"{1 / 0.62:.2f}×"
+    exp = stats.mean_interval([100 * (o - c) for o, c in zip(OFFSET[("infobatch", None)], OFFSET[("full", 0.5)])])
+    assert r["vs control"] == stats.fmt_interval(exp)
+
+
+# ----------------------------------------------------------------------------- time to accuracy
+def test_time_to_target_seconds_passes_and_not_reached():
+    curve = pd.DataFrame({"epoch": [0, 1, 2, 3], "val_mae": [5.0, 3.0, 2.5, 2.0],
+                          "train_seconds": [1.0, 1.0, 2.0, 2.0], "sample_passes": [10, 10, 5, 5],
+                          "test_mae": [np.nan, 2.9, 2.4, 1.9]})
+    t = time_to_target(curve, 2.5)  # reached at epoch 2, inclusive
+    assert (t.seconds, t.passes, t.test_mae, t.epoch) == (4.0, 25.0, 2.4, 2.0) and t.reached
+    never = time_to_target(curve, 1.9)
+    assert not never.reached and math.isinf(never.seconds) and math.isinf(never.passes)
+    assert time_to_target(curve.drop(columns="sample_passes"), 2.5) is None
+    assert time_to_target(None, 2.5) is None
+
+
+def _direct_tta(row, target):
+    """TTA of a fixture run computed from the closed form of its curve."""
+    c = curve_of(row)
+    for e, v in enumerate(c["val_mae"]):
+        if v <= target:
+            return (float(c["train_seconds"][:e + 1].sum()), float(c["sample_passes"][:e + 1].sum()),
+                    float(c["test_mae"][e]))
+    return (math.inf, math.inf, math.nan)
+
+
+def test_tta_values_speedups_and_table(data, report):
+    eps = 0.01
+    rows = {r.setting.label: r for r in tta_rows(data, key_of("dsB"), eps)}
+    for label, (strategy, budget) in {"rs2 b=0.5": ("rs2", 0.5), "full": ("full", 1.0),
+                                      "random b=0.25": ("random", 0.25)}.items():
+        for s in SEEDS:
+            full = run_row("dsB", "full", 1.0, s)
+            target = (1 + eps) * float(curve_of(full)["val_mae"].min())
+            exp = _direct_tta(run_row("dsB", strategy, budget, s), target)
+            got = rows[label].tta[s]
+            assert (got.seconds, got.passes) == (pytest.approx(exp[0]), pytest.approx(exp[1]))
+            if math.isfinite(exp[1]):
+                ref = _direct_tta(full, target)
+                assert rows[label].speed_passes[s] == pytest.approx(ref[1] / exp[1])
+                assert got.test_mae == pytest.approx(exp[2])
+            else:
+                assert rows[label].speed_passes[s] == 0.0
+    assert rows["random b=0.25"].reached == 0
+    md = section(report["tta.md"].read_text(encoding="utf-8"), TITLE_B)
+    assert md.index("### eps = 1 %") < md.index("### eps = 0.5 %") < md.index("### eps = 2 %")
+    table = {(r["Strategy"], r["Budget"]): r for r in md_rows(md.split("### eps = 1 %", 1)[1])}
+    assert table[("random", "0.25")]["TTA passes"] == "not reached"
+    assert table[("random", "0.25")]["Speedup (passes)"] == "not reached"
+    assert table[("full", "-")]["Speedup (passes)"] == "1 (ref)"
+    sp = rows["rs2 b=0.5"]
+    if sp.reached == sp.n:
+        exp = stats.mean_interval(sp.speed_passes.values())
+        assert table[("rs2", "0.5")]["Speedup (passes)"] == stats.fmt_interval(exp, signed=False, tie=False)
+    # ratio-based results get TTA too: the native infobatch row (ratio 0.5, no budget)
+    assert ("infobatch", "-") in table
+
+
+def test_performance_profile_values(data, report):
+    prof = performance_profile(data)
+    assert prof.workloads == [key_of("dsA"), key_of("dsB")]
+    # direct: seed-mean passes to the 1 % target (inf when some seed missed), per workload
+    expected = {}
+    for d in WORKLOADS:
+        times = {}
+        settings = [("full", 1.0)] + [(st, b) for b in BUDGETS for st in ("full", "random", "rs2", "stprune-b")
+                                      if not (st == "full" and b == 1.0)] + [("infobatch", None)]
+        for st, b in settings:
+            per_seed = []
+            for s in SEEDS:
+                full = run_row(d, "full", 1.0, s)
+                target = 1.01 * float(curve_of(full)["val_mae"].min())
+                row = (DUP_NEW if (d, st, b, s) == ("dsA", "random", 0.5, 0) else run_row(d, st, b, s))
+                per_seed.append(_direct_tta(row, target)[1])
+            label = "full" if (st, b) == ("full", 1.0) else (f"{st} r=0.5" if b is None else f"{st} b={b:g}")
+            times[label] = np.mean(per_seed) if all(map(math.isfinite, per_seed)) else math.inf
+        best = min(t for t in times.values() if math.isfinite(t))
+        for label, t in times.items():
+            expected.setdefault(label, []).append(t / best)
+    assert set(prof.labels) == set(expected)
+    for label, rs in expected.items():
+        got = [prof.ratios[label][k] for k in prof.workloads]
+        assert got == pytest.approx(rs)
+        score = np.mean([max(0.0, TAU_MAX - r) / (TAU_MAX - 1) if math.isfinite(r) else 0.0 for r in rs])
+        assert prof.score(label) == pytest.approx(score)
+        assert prof.rho(label, 2.0) == pytest.approx(np.mean([r <= 2.0 for r in rs]))
+    text = report["profile.md"].read_text(encoding="utf-8")
+    rows = {r["Setting"]: r for r in md_rows(text, "Setting | Workloads")}
+    assert rows["full"]["Score"] == f"{prof.score('full'):.3f}"
+    assert "- W1: " + TITLE_A in text and "- W2: " + TITLE_B in text
+
+
+# ----------------------------------------------------------------------------- cells, flags, scales
+def test_duplicate_cell_newest_finished_at_wins_and_is_noted(data, report):
+    used = set(data.finished["run_id"])
+    assert DUP_NEW["run_id"] in used and DUP_OLD["run_id"] not in used
+    assert len(data.set_aside) == 1
+    index = report["index.md"].read_text(encoding="utf-8")
+    aside = index.split("## Runs set aside\n", 1)[1]
+    assert (f"Duplicate finished run {DUP_OLD['run_id']} of dsA / m1 / random (ratio 0.5, budget 0.5) seed 0 "
+            f"set aside: run {DUP_NEW['run_id']} of the same cell finished later (2024-06-02T08:00:00Z).") in aside
+    assert "1 set aside (duplicates)" in index
+
+
+def test_same_finish_time_falls_back_to_the_last_run_id(tmp_path):
+    a = run_row("dsA", "full", 1.0, 0, run_id="r-a", finished_at="")
+    b = run_row("dsA", "full", 1.0, 0, run_id="r-b", finished_at="")
+    res = write_dir(tmp_path / "res", [a, b])
+    d = build_report_data(res)
+    assert list(d.finished["run_id"]) == ["r-b"]
+    assert "has the same or no finish time and the last run id" in d.set_aside[0]
+
+
+def test_table_key_has_optimizer_and_workload_and_budget_column(data, report):
+    assert data.table_key == ("dataset", "model", "profile", "optimizer", "workload")
+    md = report["tables.md"].read_text(encoding="utf-8")
+    rows = md_rows(section(md, TITLE_A))
+    assert list(rows[0])[:4] == ["Strategy", "Ratio", "Budget", "n"]
+    # full@1 (budget empty in dsA, 1 in dsB) is the reference row of both tables
+    for title in (TITLE_A, TITLE_B):
+        first = md_rows(section(md, title))[0]
+        assert (first["Strategy"], first["Budget"], first["Wall ×"].split(" ")[0]) == ("full", "-", "1.00")
+    assert "WAPE avg (%)" in rows[0] and "dMAE 95% CI" in rows[0]
+    summary = pd.read_csv(report["summary.csv"])
+    assert {"budget", "optimizer", "workload", "wape_mean", "dmae_pct_lo", "value_scale"} <= set(summary.columns)
+
+
+def test_two_workloads_of_one_model_get_their_own_tables_and_names(tmp_path):
+    rows = [r for r in grid_rows() if r["dataset"] == "dsA" and r["budget"] in ("", 0.5)]
+    other = [{**r, "run_id": r["run_id"] + "-sgd", "optimizer": "sgd", "workload": "cccc3333"} for r in rows]
+    d = build_report_data(write_dir(tmp_path / "res", rows + other))
+    keys = d.table_keys()
+    assert keys == [("dsA", "m1", "cpu", "adam", "aaaa1111"), ("dsA", "m1", "cpu", "sgd", "cccc3333")]
+    assert [d.slug(k) for k in keys] == ["dsa_m1_cpu_adam_aaaa1111", "dsa_m1_cpu_sgd_cccc3333"]
+    assert d.title(keys[1]) == "dsA · m1 · sgd (profile cpu, workload cccc3333)"
+    assert len(d.select(d.finished, keys[1])) == len(other)
+
+
+def test_mape_never_bold_for_interval_scale(report):
+    md = report["tables.md"].read_text(encoding="utf-8")
+    for title, scale in ((TITLE_A, "ratio"), (TITLE_B, "interval")):
+        block = section(md, title)
+        rows = md_rows(block)
+        ratio_cols = [c for c in rows[0] if c.startswith("MAPE") or c.startswith("WAPE")]
+        bold = [c for c in ratio_cols for r in rows if r[c].startswith("**")]
+        mae_bold = [r for r in rows if r["MAE avg"].startswith("**")]
+        assert mae_bold
+        if scale == "interval":
+            assert bold == [] and "MAPE and WAPE are meaningless for interval-scale data" in block
+        else:
+            assert bold and "meaningless" not in block
+    tex = report["tables.tex"].read_text(encoding="utf-8")
+    assert "interval-scale" in tex
+
+
+def test_trust_flags_efficiency_and_machine_load(data, report):
+    md = report["tables.md"].read_text(encoding="utf-8")
+    a, b = section(md, TITLE_A), section(md, TITLE_B)
+    # dsA: native InfoBatch trains 1.5x slower per pass -> Eff. ~0.67 is flagged
+    native = next(r for r in md_rows(a) if r["Strategy"] == "infobatch")
+    assert native["Eff."].endswith("‡") and "‡ efficiency outside [0.8, 1.25]" in a
+    assert not any(r["Eff."].endswith("‡") for r in md_rows(a) if r["Strategy"] != "infobatch")
+    # full-data epochs: dsA seeds run at 1.0/1.1/1.2 (20 %: fine); dsB at 1.0/1.2/1.4 (40 %: load)
+    assert not data.load_flagged(key_of("dsA")) and data.load_flagged(key_of("dsB"))
+    lo, hi, spread = data.load_check(key_of("dsB"))
+    assert spread == pytest.approx(0.4)
+    assert "§ machine load" in b and "§" not in a
+    rows_b = md_rows(b)
+    assert rows_b[0]["Wall ×"] == "1.00 ± 0.00" and all(r["Wall ×"].endswith("§") for r in rows_b[1:])
+    budget_b = section(report["budget.md"].read_text(encoding="utf-8"), TITLE_B)
+    assert "§ machine load" in budget_b and md_rows(budget_b)[1]["b=0.5 (2×) Wall ×"].endswith("§")
+    assert "§" not in section(report["budget.md"].read_text(encoding="utf-8"), TITLE_A)
+    eff = report["efficiency.md"].read_text(encoding="utf-8")
+    assert "Machine load: full-data epochs took" in section(eff, TITLE_B)
+    assert "machine load; Wall × and Eff. of this table are not results" in section(eff, TITLE_B)
+    assert "within 25%" in section(eff, TITLE_A)
+
+
+def test_budget_tex_is_balanced(report):
+    tex = report["budget.tex"].read_text(encoding="utf-8")
+    body = "\n".join(ln for ln in tex.splitlines() if not ln.startswith("%"))
+    plain = body.replace("\\\\", "  ").replace(r"\{", "").replace(r"\}", "").replace(r"\%", "")
+    depth = 0
+    for ch in plain:
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        assert depth >= 0
+    assert depth == 0
+    stack = []
+    for kind, env in re.findall(r"\\(begin|end)\{(\w+)\}", body):
+        if kind == "begin":
+            stack.append(env)
+        else:
+            assert stack.pop() == env
+    assert not stack and body.count(r"\begin{table}") == 2
+    for table in body.split(r"\begin{tabular}{")[1:]:
+        ncols = len(table.split("}", 1)[0])
+        rows = table.split(r"\end{tabular}")[0].split(r"\toprule", 1)[1]
+        for line in rows.replace("\\\\", "  ").splitlines():
+            if line.rstrip().endswith("  ") and "multicolumn" not in line:
+                assert line.count("&") == ncols - 1, line
+    assert "×" not in body and "⚠" not in body
+
+
+# ----------------------------------------------------------------------------- outputs
+TEXT_OUTPUTS = ("tables.md", "tables.tex", "summary.csv", "summary.md", "convergence.md", "efficiency.md",
+                "budget.md", "budget.tex", "tta.md", "profile.md", "index.md")
+
+
+def test_byte_identical_for_shuffled_rows_and_columns(budget_dir, tmp_path):
+    first = write_report(budget_dir, tmp_path / "a", figures=False)
+    shuffled = tmp_path / "shuffled"
+    shuffled.mkdir()
+    df = pd.read_csv(budget_dir / "results.csv", dtype=str, keep_default_na=False)
+    df = df.sample(frac=1.0, random_state=3)[list(reversed(df.columns))]
+    df.to_csv(shuffled / "results.csv", index=False)
+    shutil.copytree(budget_dir / "runs", shuffled / "runs")
+    second = write_report(shuffled, tmp_path / "b", figures=False)
+    for name in TEXT_OUTPUTS:
+        assert first[name].read_bytes() == second[name].read_bytes(), name
+
+
+def test_figures_written_png_and_pdf(report):
+    for name in ("budget_accuracy", "tta", "pareto", "val_curve", "kept_fraction"):
+        for d in WORKLOADS:
+            stem = f"figures/{name}_{d.lower()}_m1_cpu"  # (data set, model, profile) is unique here
+            png, pdf = report[f"{stem}.png"], report[f"{stem}.pdf"]
+            assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            assert struct.unpack(">I", png.read_bytes()[16:20])[0] == round(WIDTH * DPI)
+            assert pdf.read_bytes()[:5] == b"%PDF-"
+    assert report["figures/performance_profile.png"].stat().st_size > 5000
+    assert report["figures/performance_profile.pdf"].read_bytes()[:5] == b"%PDF-"
+    index = report["index.md"].read_text(encoding="utf-8")
+    for name in ("budget.md", "budget.tex", "tta.md", "profile.md", "figures/performance_profile.png"):
+        assert f"- `{name}`: " in index
+    assert "| budgets | 0.25, 0.5, 1 |" in index and "| workloads | aaaa1111, bbbb2222 |" in index
+
+
+def test_old_format_results_without_the_new_columns(tmp_path):
+    old = [r for r in grid_rows() if r["budget"] in ("",) and r["dataset"] == "dsA"]
+    assert {r["strategy"] for r in old} == {"full", "infobatch"}
+    res = tmp_path / "old"
+    res.mkdir()
+    pd.DataFrame(old)[list(REQUIRED_COLUMNS)].to_csv(res / "results.csv", index=False)
+    for row in old:
+        d = res / "runs" / row["run_id"]
+        d.mkdir(parents=True)
+        curve_of(row).drop(columns=["test_mae", "test_rmse", "test_wape"]).to_csv(d / "curve.csv", index=False)
+    runs = load_results(res)
+    assert runs["budget"].isna().all() and (runs["workload"] == "").all()
+    out = write_report(res)
+    data = build_report_data(res)
+    assert data.table_key == ("dataset", "model", "profile") and not data.has_budget
+    assert "No budget runs in this results directory" in out["budget.md"].read_text(encoding="utf-8")
+    md = out["tables.md"].read_text(encoding="utf-8")
+    rows = md_rows(section(md, "dsA · m1 (profile cpu)"))
+    assert "Budget" not in rows[0] and "WAPE avg (%)" not in rows[0]
+    summary = pd.read_csv(out["summary.csv"])
+    assert not {"budget", "optimizer", "workload", "value_scale"} & set(summary.columns)
+    tta = section(out["tta.md"].read_text(encoding="utf-8"), "dsA · m1 (profile cpu)")
+    row = next(r for r in md_rows(tta.split("### eps = 1 %", 1)[1]) if r["Strategy"] == "infobatch")
+    assert row["Test MAE at target"] == ""  # old curves have no test_mae
+    assert "figures/tta_dsa_m1_cpu.png" in out and "figures/val_curve_dsa_m1_cpu.png" in out
+    index = out["index.md"].read_text(encoding="utf-8")
+    assert "- budget_accuracy for all workloads: no budget runs in this results directory" in index
