@@ -100,6 +100,12 @@ def _cmd_perf(args) -> int:
         from benchmarks import perf_models
         res = perf_models.measure_models(names=args.models, batch_size=args.batch_size,
                                          iters=args.iters, threads=args.threads)
+    elif args.what == "scale":  # LargeST-sized synthetic data: data bytes, pruner setup, model steps
+        from benchmarks import perf_scale
+        from benchmarks.config import REPO
+        res = perf_scale.measure_scale(threads=args.threads or 2,
+                                       say=lambda m: print(m, file=sys.stderr, flush=True))
+        args.out = args.out or str(REPO / "results" / "perf" / "scale.json")
     else:
         from benchmarks import perf_pruning
         res = perf_pruning.measure_pruning(strategies=args.strategies, epochs=args.epochs,
@@ -215,8 +221,11 @@ def add_engine_commands(sub) -> None:
 
     p = sub.add_parser("perf", help="throughput benchmarks (not tests)",
                        description="perf models: train/inference samples per second per model; "
-                                   "perf pruning: pruner overhead and wall-clock efficiency per strategy.")
-    p.add_argument("what", choices=("models", "pruning"))
+                                   "perf pruning: pruner overhead and wall-clock efficiency per strategy; "
+                                   "perf scale: LargeST-GLA/CA-sized synthetic data: data bytes, each pruner's "
+                                   "setup and per-epoch cost, model steps and GPU memory "
+                                   "(writes results/perf/scale.json).")
+    p.add_argument("what", choices=("models", "pruning", "scale"))
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--out", help="also write the JSON to this file")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")

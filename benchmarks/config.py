@@ -72,6 +72,10 @@ TRAIN_DEFAULTS: Dict[str, Any] = {
     "threads": 0,
     "device": "cpu",
     "loss": "sample_mean",
+    "nesterov": False,               # sgd: Nesterov momentum
+    "muon_params": "2d",             # muon: which parameters Muon trains (benchmarks/optimizers.py)
+    "muon_momentum": 0.95,           # muon: Muon's momentum (AdamW keeps its betas)
+    "muon_adjust_lr": "match_rms_adamw",  # muon: lr scaling per matrix shape (match_rms_adamw | original)
 }
 #: training losses (engine.LOSSES): ``sample_mean`` = mean_i w_i l_i of the per-sample masked
 #: MAEs l_i; ``pooled`` = sum_i w_i S_i / sum_i c_i (BasicTS' masked MAE: S_i the sum of
@@ -91,7 +95,8 @@ TRAIN_TYPES = {
     "epochs": (int,), "batch_size": (int,), "eval_batch_size": (int,), "optimizer": (str,),
     "lr": (float, int), "weight_decay": (float, int), "momentum": (float, int),
     "milestones": (list,), "gamma": (float, int), "clip": (float, int, type(None)),
-    "threads": (int,), "device": (str,), "loss": (str,),
+    "threads": (int,), "device": (str,), "loss": (str,), "nesterov": (bool,), "muon_params": (str,),
+    "muon_momentum": (float, int), "muon_adjust_lr": (str,),
 }
 DATASET_TYPES = {
     "in_steps": (int,), "out_steps": (int,), "split": (list, type(None)),
@@ -106,7 +111,12 @@ STRATEGY_KEYS = ("name", "label", "ratio", "ratios", "budget", "budgets", "param
 #: config keys added after runs were first committed, with the value that reproduces the
 #: behaviour before them: left out of the identity while they hold it (so old ids stay valid)
 IDENTITY_NEUTRAL = {("train", "loss"): "sample_mean", ("strategy", "params", "budgeted"): False,
-                    ("dataset", "mape_min_target"): 0.0}
+                    ("dataset", "mape_min_target"): 0.0,
+                    ("train", "nesterov"): False, ("train", "muon_params"): "2d",
+                    ("train", "muon_momentum"): 0.95, ("train", "muon_adjust_lr"): "match_rms_adamw",
+                    # STGCN's LayerNorm eps before the key existed (torch's default); the model
+                    # YAML now gives hazdzz/STGCN's 1e-12, so new runs get new ids
+                    ("model", "params", "layernorm_eps"): 1e-5}
 
 
 # The suite's optional ``launcher:`` block: how the grid is run (not part of any run's
@@ -567,6 +577,8 @@ def check_ranges(train: dict, ds: dict, where: str) -> None:
         raise ConfigError(f"{where}: dataset.mape_min_target must be >= 0, got {ds['mape_min_target']!r}")
     if train["loss"] not in LOSSES:
         raise ConfigError(f"{where}: train.loss must be one of {', '.join(LOSSES)}, got {train['loss']!r}")
+    from benchmarks.optimizers import check_optimizer_settings
+    check_optimizer_settings(train, where, ConfigError)
 
 
 def attach_data_identities(specs: List[RunSpec], data_root=None) -> None:

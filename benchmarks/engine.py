@@ -44,20 +44,23 @@ from datasets.metrics import MaskedMetrics, per_sample_masked_mae, per_sample_sq
 OPTIMIZERS: Registry = Registry("optimizer")
 
 
+# builder(params, train cfg, model=None) -> optimizer; ``muon`` (Muon + AdamW, split by
+# train.muon_params) is in benchmarks/optimizers.py
 @OPTIMIZERS.register("adam")
-def _adam(params, cfg):
+def _adam(params, cfg, model=None):
     return torch.optim.Adam(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
 
 
 @OPTIMIZERS.register("adamw")
-def _adamw(params, cfg):
+def _adamw(params, cfg, model=None):
     return torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
 
 
 @OPTIMIZERS.register("sgd")
-def _sgd(params, cfg):
+def _sgd(params, cfg, model=None):
+    """v <- mu v + g + lambda w;  w <- w - lr (g + mu v if nesterov else v)  (torch.optim.SGD)."""
     return torch.optim.SGD(params, lr=cfg["lr"], momentum=cfg.get("momentum", 0.9),
-                           weight_decay=cfg["weight_decay"])
+                           weight_decay=cfg["weight_decay"], nesterov=bool(cfg.get("nesterov", False)))
 
 
 LOSSES: Registry = Registry("training loss")
@@ -206,7 +209,7 @@ def train(cfg: dict, data_root=None, on_epoch: Optional[Callable[[EpochRecord], 
         bs_local = dist.local_batch_size(bs_local)
         net = dist.wrap(model, device)
         torch.manual_seed(dist.rank_seed(cfg["seed"]))  # same weights everywhere, own dropout masks
-    opt = OPTIMIZERS.get(tcfg["optimizer"])(model.parameters(), tcfg)
+    opt = OPTIMIZERS.get(tcfg["optimizer"])(model.parameters(), tcfg, model=model)
     epochs, milestones = run_schedule(cfg)
     sched = (torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=tcfg["gamma"])
              if milestones else None)
@@ -321,9 +324,12 @@ def train(cfg: dict, data_root=None, on_epoch: Optional[Callable[[EpochRecord], 
     planned = getattr(pruner, "planned_counts", None)
     budget_planned = (float(np.sum(planned)) / (n_train * int(tcfg["epochs"]))
                       if planned is not None and cfg["strategy"].get("budget") is not None else None)
-    return RunResult(test=test.compute(), test_per_step=test.per_step(), best_epoch=best_epoch,
-                     val_mae_best=float(best_val), epochs=records, n_train=n_train,
+    return RunResult(test={**test.compute(), **test.step_means()},  # pooled, and the mean of per-step values
+                     test_per_step=test.per_step(), best_epoch=best_epoch, val_mae_best=float(best_val), epochs=records, n_train=n_train,
                      params=count_params(model), data_files=[str(f) for f in data.raw.files],
                      selected_digest=digest.hexdigest(), world_size=dist.world,
                      pruner_setup_seconds=float(getattr(pruner, "setup_seconds", 0.0)),
                      reference_epochs=int(tcfg["epochs"]), budget_planned=budget_planned)
+
+
+from benchmarks import optimizers as _optimizers  # noqa: E402,F401  (registers muon)

@@ -78,7 +78,7 @@ def _static_machine_info() -> dict:
         "cuda": torch.cuda.is_available(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
-    for mod in ("torch_geometric", "numpy", "pandas", "scipy"):
+    for mod in ("numpy", "pandas", "scipy"):
         try:
             info[mod] = __import__(mod).__version__
         except Exception:  # pragma: no cover - optional

@@ -59,7 +59,8 @@ def metrics_payload(spec: RunSpec, res, run_id: Optional[str] = None) -> dict:
         "finished_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "test": res.test,
         "test_per_step": res.test_per_step,
-        "average": "pooled over all horizon steps (sum of errors / count of valid entries)",
+        "average": ("pooled over all horizon steps (sum of errors / count of valid entries); "
+                    "test.*_stepmean: the mean of the per-step values"),
         "val_mae_best": res.val_mae_best,
         "best_epoch": res.best_epoch,
         "epochs": len(ep),

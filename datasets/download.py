@@ -208,13 +208,14 @@ class FileStatus:
 def download_dataset(name: str, data_root=None, force: bool = False,
                      log: Callable[[str], None] = _say) -> List[FileStatus]:
     """Fetch every file of data set ``name`` that is absent (or every file with ``force``)."""
+    from .file_sets import file_entry
     from .registry import dataset_files, dataset_spec
 
     spec = dataset_spec(name)
     out: List[FileStatus] = []
     manual: List[str] = []
     for role, path in dataset_files(name, data_root).items():
-        f = spec["files"][role]
+        f = file_entry(spec, role)  # a glob role's file: its own path, size, sha256
         if path.is_file() and (not force or not f["url"]):
             try:
                 digest = check_file(path, f["size"], f["sha256"])
@@ -236,12 +237,13 @@ def download_dataset(name: str, data_root=None, force: bool = False,
 
 def verify_dataset(name: str, data_root=None) -> List[FileStatus]:
     """sha256 (and size) of every present file against the YAML; never raises on mismatch."""
+    from .file_sets import file_entry
     from .registry import dataset_files, dataset_spec
 
     spec = dataset_spec(name)
     out: List[FileStatus] = []
     for role, path in dataset_files(name, data_root).items():
-        f = spec["files"][role]
+        f = file_entry(spec, role)  # a glob role's file: its own path, size, sha256
         if not path.is_file():
             out.append(FileStatus(role, path, "missing"))
             continue

@@ -10,8 +10,9 @@ A data set's YAML names a ``format``; the format class declares
 
 and implements ``read(ctx) -> RawSeries``. Every problem is raised as one ``DataError``
 naming the file. The readers live in ``formats_traffic.py``, ``formats_tables.py``,
-``formats_grid.py`` and ``synthetic.py``; adding a data set in a known format is a YAML
-file only (see docs/datasets.md).
+``formats_grid.py`` and ``synthetic.py``, the generic ``wide_table`` / ``long_table`` in
+``formats_generic.py`` (with the ``graph:`` block of ``graph_options.py``); adding a data set
+in a known format is a YAML file only (see docs/datasets.md, docs/own_data.md).
 """
 from __future__ import annotations
 
@@ -71,6 +72,13 @@ class DataFormat:
     options: Dict[str, Option] = {}
     graph: Dict[str, Option] = {}
     needs_time: bool = False
+    #: file roles whose ``path`` may be a glob (several files, e.g. one per station; see
+    #: datasets/file_sets.py); the reader gets one path per matched file
+    multi_files: tuple = ()
+
+    @classmethod
+    def check_spec(cls, spec: Dict[str, Any], where: str) -> None:
+        """Cross-key rules of this format's YAML (after the per-key checks); raise SpecError."""
 
     def read(self, ctx: "ReadContext") -> RawSeries:  # pragma: no cover - interface
         raise NotImplementedError
@@ -91,6 +99,7 @@ class ReadContext:
     file_specs: Dict[str, dict] = field(default_factory=dict)
     data_root: Optional[Path] = None
     steps: Optional[int] = None  # time.steps: the expected number of time steps, when given
+    split: Optional[Sequence[float]] = None  # the YAML's split (graphs fitted on the training part)
 
     def recorded(self, role: str) -> bool:
         """True when the YAML records the size or the sha256 of file ``role`` (checked on load)."""
@@ -138,6 +147,8 @@ class ReadContext:
 def missing_file_message(name: str, path: Path, spec: dict, data_root: Optional[Path] = None) -> str:
     """'NAME: missing file PATH; run `python run_benchmark.py data download NAME`' (or the source)."""
     msg = f"{name}: missing file {path}"
+    if any(c in path.name for c in "*?["):
+        msg = f"{name}: no file matches {path}"
     if spec.get("url"):
         root = f" --data-root {data_root}" if data_root is not None else ""
         msg += (f"; run `python run_benchmark.py data download {name}{root}` "

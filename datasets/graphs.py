@@ -9,6 +9,15 @@ All builders return float32 (N, N) matrices with 0 meaning "no edge".
   (``binary``: 1, ``cost``: the cost itself, ``gaussian``: the kernel above over the
   listed costs), optionally symmetric.
 * Grids: 4- or 8-neighbourhood between kept cells of an (H, W) mask, binary weights.
+
+These stay dense numpy rather than ``torch_geometric.utils`` (``python -m
+benchmarks.perf_graphs``, best of 5-7, one thread, two runs): on METR-LA's 207-node graph
+numpy symmetrises, removes or adds self-loops in 0.02-0.07 ms vs 0.4-1.1 ms through
+dense_to_sparse / to_undirected / remove_self_loops / add_self_loops / to_dense_adj, and
+builds a binary symmetric graph from an edge list in 0.15-0.17 ms vs 0.86-0.88 ms (PyG's
+coalesce); on a 3,834-node graph numpy is 1.2-7.7x faster for the first three, while PyG
+builds the edge-list graph 1.3-1.5x faster (120-136 ms vs 175-177 ms), once per load,
+against about 2.9 s to import torch_geometric.utils. Outputs are identical either way.
 """
 from __future__ import annotations
 

@@ -41,7 +41,7 @@ __all__ = ["dataset_identity", "identity_digest", "identity_spec", "DOC_ONLY_KEY
 #: top-level keys that describe a data set but never change what is read
 DOC_ONLY_KEYS = ("description", "citation", "license", "notes")
 #: per-file keys that say where a file comes from or what it should hash to, not what it holds
-FILE_DOC_KEYS = ("url", "source", "size", "sha256")
+FILE_DOC_KEYS = ("url", "source", "size", "sha256", "parts")  # parts: a glob's per-file size/sha256
 
 
 def identity_spec(spec: Dict[str, Any]) -> Dict[str, Any]:

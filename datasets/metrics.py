@@ -95,6 +95,17 @@ class MaskedMetrics:
                     out[f"{k}@{h}"] = v
         return out
 
+    def step_means(self) -> Dict[str, float]:
+        """The *unpooled* horizon average: ``{k}_stepmean = (1/H') sum_h k@h`` over the H' steps
+        that have valid entries (k in mae, rmse, mape, wape; the RMSE is the mean of per-step
+        RMSEs). It differs from the pooled value when steps have different counts (and always
+        for RMSE)."""
+        out = {}
+        for k, vals in self.per_step().items():
+            ok = [v for v in vals if v == v]  # drop NaN (a step without a valid entry)
+            out[f"{k}_stepmean"] = sum(ok) / len(ok) if ok else float("nan")
+        return out
+
     def per_step(self) -> Dict[str, list]:
         """Metrics at every horizon step 1..H (lists of length H)."""
         res = {"mae": [], "rmse": [], "mape": [], "wape": []}

@@ -5,6 +5,9 @@ window s has inputs at steps [s, s + P) and targets at [s + P, s + P + Q), so a
 series of T steps gives T - P - Q + 1 windows (T - 23 for 12 in / 12 out). Windows
 are split chronologically: n_train = round(n * r_train), n_val = round(n * r_val),
 the rest is test (the DCRNN / BasicTS convention: METR-LA gives 23,974 train windows).
+A reader may instead give explicit windows in ``RawSeries.extra["split_anchors"]``
+({split: anchors t}, t = the last input step, as LargeST's idx_*.npy): window t starts
+at t - P + 1 (``starts_from_anchors``); the split ratios are then not used.
 
 The z-score scaler is fitted on the steps covered by the training windows' inputs
 only, [0, n_train - 1 + P), over finite entries (the published scalers include the
@@ -48,6 +51,33 @@ def split_counts(num_windows: int, ratios: Sequence[float]) -> tuple[int, int, i
     return n_train, n_val, n_test
 
 
+def starts_from_anchors(anchors: Dict[str, np.ndarray], num_steps: int, in_steps: int, out_steps: int,
+                        name: str) -> Dict[str, np.ndarray]:
+    """Explicit windows: anchor t (the last input step, LargeST's idx_*.npy) -> start t - P + 1.
+
+    Window t has inputs [t - P + 1, t] and targets [t + 1, t + Q], so every anchor must
+    satisfy P - 1 <= t <= T - Q - 1; each split must be non-empty and sorted, and the
+    splits chronological (train < val < test). Returns {split: (n_split,) int64 starts}.
+    """
+    out: Dict[str, np.ndarray] = {}
+    lo, hi = in_steps - 1, num_steps - out_steps - 1
+    prev = -1
+    for split in SPLITS:
+        t = np.asarray(anchors.get(split, ()), dtype=np.int64)
+        if t.ndim != 1 or t.size == 0:
+            raise DataError(f"{name}: explicit split {split!r} has no window")
+        if (np.diff(t) <= 0).any() or t[0] <= prev:
+            raise DataError(f"{name}: explicit {split} windows must be increasing and come after the "
+                            f"previous split's")
+        if t[0] < lo or t[-1] > hi:
+            raise DataError(f"{name}: explicit {split} window anchors {int(t[0])}..{int(t[-1])} do not fit "
+                            f"{in_steps} input and {out_steps} target steps in a series of {num_steps} "
+                            f"steps (valid anchors {lo}..{hi})")
+        prev = int(t[-1])
+        out[split] = t - (in_steps - 1)
+    return out
+
+
 def time_features(timestamps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(T,) datetime64 -> time of day in [0, 1) and day of week in {0..6} (Monday = 0)."""
     ts = timestamps.astype("datetime64[s]")
@@ -82,16 +112,22 @@ class WindowedData:
         if n < 1:
             raise DataError(f"{raw.name}: series has {T} steps, shorter than one window "
                             f"({self.in_steps} in + {self.out_steps} out)")
-        n_train, n_val, n_test = split_counts(n, split)
-        if n_train < 1:
-            raise DataError(f"{raw.name}: no training window ({n} windows, split {list(split)})")
-        all_starts = np.arange(n, dtype=np.int64)
-        self.starts: Dict[str, np.ndarray] = {
-            "train": all_starts[:n_train],
-            "val": all_starts[n_train:n_train + n_val],
-            "test": all_starts[n_train + n_val:],
-        }
-        self.train_steps = n_train - 1 + self.in_steps  # steps the scaler may see
+        anchors = raw.extra.get("split_anchors")
+        if anchors is not None:  # explicit windows (e.g. LargeST's idx_*.npy), not a ratio
+            self.starts = starts_from_anchors(anchors, T, self.in_steps, self.out_steps, raw.name)
+        else:
+            n_train, n_val, n_test = split_counts(n, split)
+            if n_train < 1:
+                raise DataError(f"{raw.name}: no training window ({n} windows, split {list(split)})")
+            all_starts = np.arange(n, dtype=np.int64)
+            self.starts: Dict[str, np.ndarray] = {
+                "train": all_starts[:n_train],
+                "val": all_starts[n_train:n_train + n_val],
+                "test": all_starts[n_train + n_val:],
+            }
+        # steps the scaler may see: every training window's inputs (= n_train - 1 + P for the
+        # ratio split, whose training windows start at 0, 1, ..)
+        self.train_steps = int(self.starts["train"][-1]) + self.in_steps
         values = raw.values.astype(np.float32, copy=False)
         valid = raw.valid_mask()
         fit = values[: self.train_steps]
@@ -114,7 +150,9 @@ class WindowedData:
         self.mask = torch.from_numpy(valid)
         self.meta = DatasetMeta(name=raw.name, num_nodes=N, in_steps=self.in_steps,
                                 out_steps=self.out_steps, in_channels=3,
-                                steps_per_day=raw.steps_per_day, adj=raw.adj)
+                                steps_per_day=raw.steps_per_day,
+                                # graph: {kind: none} -> None, so a model that needs a graph says so
+                                adj=None if (raw.extra.get("graph") or {}).get("kind") == "none" else raw.adj)
         self._in_off = torch.arange(self.in_steps)
         self._out_off = torch.arange(self.in_steps, span)
 
@@ -143,11 +181,10 @@ class WindowedData:
         """Arrays a pruner may use (no model): training part of the z-scored series.
 
         Returns {"values": (T_train, N) float32 z-scored with NaN where missing,
-        "starts": (n_train,) int64, "in_steps", "out_steps", "adj": (N, N)}.
+        "starts": (n_train,) int64, "in_steps", "out_steps", "adj": (N, N), None without a graph}.
         T_train covers the training windows' inputs and targets.
         """
-        n_train = self.num_windows("train")
-        t_end = n_train - 1 + self.in_steps + self.out_steps
+        t_end = int(self.starts["train"][-1]) + self.in_steps + self.out_steps
         z = self.series[:t_end, :, 0].detach().cpu().numpy().copy()
         z[~self.mask[:t_end].cpu().numpy()] = np.nan
         return {"values": z, "starts": self.starts["train"].copy(), "in_steps": self.in_steps,
@@ -155,7 +192,7 @@ class WindowedData:
 
     def info(self) -> dict:
         valid = self.mask.cpu().numpy()
-        adj = self.meta.adj
+        adj = self.meta.adj if self.meta.adj is not None else np.zeros((self.meta.num_nodes,) * 2)
         off = adj.copy()
         np.fill_diagonal(off, 0)
         return {

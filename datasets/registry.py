@@ -17,13 +17,17 @@ YAML schema (``?`` = optional)::
     description?: str
     files?:                       # role -> file; roles are declared by the format
       series: {path: metr-la.h5, url?: str, size?: int, sha256?: str, source?: str}
+                                  # a format's multi-file role may give a glob path and
+                                  # parts?: {file name: {size?, sha256?}} (datasets/file_sets.py)
     null_value?: 0                # value that marks a missing reading (default none: NaN only)
     split: [0.7, 0.1, 0.2]        # train / val / test fractions of the windows
     time?: {start?: "2018-01-01 00:00", step_minutes?: 5, steps?: 744}
                                   # start/step required where files carry no timestamps;
                                   # steps: the expected number of time steps (checked on load)
     options?: {...}               # reader options declared by the format
-    graph?: {...}                 # graph options declared by the format
+    graph?: {...}                 # graph options declared by the format; a format with its
+                                  # own graph also takes {kind: complete | correlation | none}
+                                  # to replace it (datasets/graph_options.py)
     citation: str
     license?: str
     notes?: str
@@ -37,6 +41,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from benchmarks.yamlio import YamlError, load_yaml_strict
 
+from .file_sets import check_file_roles, expand
 from .formats import FORMATS, DataFormat, Option, SpecError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +52,8 @@ DATA_ENV = "STBENCH_DATA"
 
 def _load_formats() -> None:
     """Import the reader modules so that they register themselves in FORMATS."""
-    from . import formats_grid, formats_tables, formats_traffic, synthetic  # noqa: F401
+    from . import formats_generic  # noqa: F401  (wide_table, long_table)
+    from . import formats_grid, formats_largest, formats_tables, formats_traffic, formats_urbanev, synthetic  # noqa: F401
 
 
 _FILE_KEYS = {
@@ -56,6 +62,7 @@ _FILE_KEYS = {
     "size": Option(int, None),
     "sha256": Option(str, None),
     "source": Option(str, None),
+    "parts": Option(dict, None),  # glob paths only: {file name: {size, sha256}} (datasets/file_sets.py)
 }
 _TIME_KEYS = {"start": Option(str, None), "step_minutes": Option(float, None), "steps": Option(int, None)}
 _TOP_KEYS: Dict[str, Option] = {
@@ -124,6 +131,7 @@ def validate_spec(raw: Any, source: Path) -> Dict[str, Any]:
     for role, f in spec["files"].items():
         if f["sha256"] is not None and (len(f["sha256"]) != 64 or any(c not in "0123456789abcdef" for c in f["sha256"].lower())):
             raise SpecError(f"{where}: files.{role}.sha256 must be 64 hex digits, got {f['sha256']!r}")
+    check_file_roles(fmt, spec["files"], where)
 
     if spec["value_scale"] not in VALUE_SCALES:
         raise SpecError(f"{source}: value_scale must be one of {', '.join(VALUE_SCALES)}, "
@@ -148,7 +156,11 @@ def validate_spec(raw: Any, source: Path) -> Dict[str, Any]:
         except ValueError:
             raise SpecError(f"{where}: time.start: not a date-time: {spec['time']['start']!r}") from None
     spec["options"] = _check_mapping(spec["options"], fmt.options, where, "options.")
-    spec["graph"] = _check_mapping(spec["graph"], fmt.graph, where, "graph.")
+    from .graph_options import check_graph_spec, graph_schema  # the graph: block (any format)
+
+    spec["graph"] = _check_mapping(spec["graph"], graph_schema(fmt, spec["graph"]), where, "graph.")
+    check_graph_spec(fmt, spec, where)
+    fmt.check_spec(spec, where)
     spec["_source"] = str(source)
     return spec
 
@@ -276,9 +288,12 @@ def resolve_data_root(cli: Optional[str | os.PathLike] = None) -> Path:
 
 def dataset_files(name: str, data_root: Optional[str | os.PathLike] = None) -> Dict[str, Path]:
     """{role: absolute expected path} of a data set's files under the data root."""
-    spec = dataset_spec(name)
-    folder = resolve_data_root(data_root) / spec["folder"]
-    return {role: folder / f["path"] for role, f in spec["files"].items()}
+    return spec_files(dataset_spec(name), data_root)
+
+
+def spec_files(spec: Dict[str, Any], data_root: Optional[str | os.PathLike] = None) -> Dict[str, Path]:
+    """``dataset_files`` of a validated spec; a glob role gives one ``role[file]`` key per file."""
+    return expand(spec["files"], resolve_data_root(data_root) / spec["folder"])
 
 
 def dataset_present(name: str, root: Optional[str | os.PathLike] = None) -> bool:

@@ -13,6 +13,12 @@ Channels first (B, C, T, N). ``blocks = [[C_in], [c0, c1, c2], ..., [f1, f2], [Q
     Output block: T_glu with kernel Ko = T - 2 (Kt - 1) (#blocks) -> f1, LayerNorm_[N, f1],
         fc f1 -> f2, relu, fc f2 -> Q; the result (B, Q, N, 1) is the forecast.
 
+LayerNorm over the (N, c) slice of each (batch, time) entry:
+``LN(x) = (x - mean) / sqrt(var + eps) * gamma + beta`` with ``eps = layernorm_eps``:
+hazdzz/STGCN uses 1e-12 (configs/models/stgcn.yaml); absent, the parameter is torch's
+default 1e-5, the value runs made before the key existed trained with, so their recorded
+configs still build their own model.
+
 align(x) maps c_in to c_out channels: a 1x1 conv if c_in > c_out, zero channels
 appended if c_in < c_out, identity otherwise. L~ is the scaled Laplacian
 (``gso``, see models.graph). The official code also allocates the 1x1 align conv
@@ -112,13 +118,14 @@ class ChebGraphConv(nn.Module):
 
 
 class STConvBlock(nn.Module):
-    def __init__(self, kt: int, ks: int, n: int, c_prev: int, ch: Sequence[int], act: str, bias: bool, drop: float):
+    def __init__(self, kt: int, ks: int, n: int, c_prev: int, ch: Sequence[int], act: str, bias: bool, drop: float,
+                 eps: float = 1e-5):
         super().__init__()
         self.tmp_conv1 = TemporalConv(kt, c_prev, ch[0], act)
         self.graph_align = Align(ch[0], ch[1])
         self.cheb = ChebGraphConv(ch[1], ch[1], ks, bias)
         self.tmp_conv2 = TemporalConv(kt, ch[1], ch[2], act)
-        self.ln = nn.LayerNorm([n, ch[2]])
+        self.ln = nn.LayerNorm([n, ch[2]], eps=eps)
         self.dropout = Dropout(drop)
 
     def forward(self, x: torch.Tensor, gso_t: torch.Tensor) -> torch.Tensor:
@@ -131,10 +138,11 @@ class STConvBlock(nn.Module):
 
 
 class OutputBlock(nn.Module):
-    def __init__(self, ko: int, c_prev: int, ch: Sequence[int], end: int, n: int, act: str, bias: bool):
+    def __init__(self, ko: int, c_prev: int, ch: Sequence[int], end: int, n: int, act: str, bias: bool,
+                 eps: float = 1e-5):
         super().__init__()
         self.tmp_conv1 = TemporalConv(ko, c_prev, ch[0], act)
-        self.ln = nn.LayerNorm([n, ch[0]])
+        self.ln = nn.LayerNorm([n, ch[0]], eps=eps)
         self.fc1 = nn.Linear(ch[0], ch[1], bias=bias)
         self.fc2 = nn.Linear(ch[1], end, bias=bias)
 
@@ -149,8 +157,10 @@ class STGCN(STModel):
 
     def __init__(self, meta, blocks: Sequence[Sequence[int]] = ((1,), (64, 16, 64), (64, 16, 64), (128, 128), (12,)),
                  Kt: int = 3, Ks: int = 3, act_func: str = "glu", droprate: float = 0.5, bias: bool = True,
-                 gso: str = "scaled_laplacian"):
+                 gso: str = "scaled_laplacian", layernorm_eps: float = 1e-5):
         super().__init__(meta)
+        if not layernorm_eps > 0:
+            raise ValueError(f"stgcn: layernorm_eps must be > 0, got {layernorm_eps!r}")
         blocks = [list(b) for b in blocks]
         if len(blocks) < 4 or any(len(b) != 3 for b in blocks[1:-2]) or len(blocks[-2]) != 2:
             raise ValueError(f"stgcn: blocks must be [[C_in], [c0, c1, c2]..., [f1, f2], [Q]], got {blocks}")
@@ -167,9 +177,10 @@ class STGCN(STModel):
         self.register_buffer("gso_t", torch.from_numpy(gso_mat.T.copy()))
         n = self.num_nodes
         self.st_blocks = nn.ModuleList(
-            STConvBlock(Kt, Ks, n, blocks[i][-1], blocks[i + 1], act_func, bias, droprate)
+            STConvBlock(Kt, Ks, n, blocks[i][-1], blocks[i + 1], act_func, bias, droprate, float(layernorm_eps))
             for i in range(len(blocks) - 3))
-        self.output = OutputBlock(ko, blocks[-3][-1], blocks[-2], blocks[-1][0], n, act_func, bias)
+        self.output = OutputBlock(ko, blocks[-3][-1], blocks[-2], blocks[-1][0], n, act_func, bias,
+                                  float(layernorm_eps))
 
     def official_unused_params(self) -> int:
         """Parameters of the 1x1 align convs the official code allocates for c_in <= c_out."""

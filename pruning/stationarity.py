@@ -20,24 +20,29 @@ from __future__ import annotations
 
 import numpy as np
 
-from .complexity import TAU, NodeStats, window_arrays
+from .complexity import TAU, NodeStats, node_average, node_chunks, window_arrays
 
 
 def stationarity_stat(values, starts, in_steps: int, out_steps: int) -> np.ndarray:
-    """(n,) psi_i >= 0 (module doc); O(T N + n N) through prefix sums."""
+    """(n,) psi_i >= 0 (module doc); O(T N + n N) through prefix sums, over blocks of nodes
+    (``complexity.node_chunks``: memory O((T + n) N_c), every node at once when it fits)."""
     v, s, _ = window_arrays(values, starts, in_steps, out_steps, who="stationarity")
-    stats = NodeStats(v)
-    c_in, m_in, e_in = stats.moments(s, 0, int(in_steps))
-    c_out, m_out, e_out = stats.moments(s, int(in_steps), int(in_steps) + int(out_steps))
-    var_in = e_in / np.maximum(c_in, 1.0)
-    var_out = e_out / np.maximum(c_out, 1.0)
-    eps = TAU * stats.node_var[None, :] + 1e-8
-    shift = (m_out - m_in) / np.sqrt(0.5 * (var_in + var_out) + eps)
-    ratio = np.log((var_out + eps) / (var_in + eps))
-    ok = (c_in > 0) & (c_out > 0)
-    k = ok.sum(1)
-    per_node = np.where(ok, np.abs(shift) + np.abs(ratio), 0.0)
-    return np.where(k > 0, per_node.sum(1) / np.maximum(k, 1), 0.0)
+    P, Q = int(in_steps), int(out_steps)
+    num, k = np.zeros(len(s)), np.zeros(len(s), dtype=np.int64)
+    for cols in node_chunks(*v.shape):
+        stats = NodeStats(v[:, cols])
+        c_in, m_in, e_in = stats.moments(s, 0, P)
+        c_out, m_out, e_out = stats.moments(s, P, P + Q)
+        var_in = e_in / np.maximum(c_in, 1.0)
+        var_out = e_out / np.maximum(c_out, 1.0)
+        eps = TAU * stats.node_var[None, :] + 1e-8
+        shift = (m_out - m_in) / np.sqrt(0.5 * (var_in + var_out) + eps)
+        ratio = np.log((var_out + eps) / (var_in + eps))
+        ok = (c_in > 0) & (c_out > 0)
+        num += np.where(ok, np.abs(shift) + np.abs(ratio), 0.0).sum(1)
+        k += ok.sum(1)
+        del stats
+    return node_average(num, k)
 
 
 def quantile_strata(score: np.ndarray, k: int) -> np.ndarray:

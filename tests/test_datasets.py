@@ -122,7 +122,7 @@ def test_resolve_data_root_precedence(monkeypatch, tmp_path):
     (lambda s: s.update(graph={"neighborhood": 4}), r"unknown key 'graph.neighborhood'; valid keys under graph: neighbourhood"),
     (lambda s: s.update(options={"variable": 3}), r"options.variable: expected a string"),
     (lambda s: s.update(null_value="zero"), r"null_value: expected a number"),
-    (lambda s: s.update(files={"series": {"path": "a.nc", "md5": "x"}}), r"unknown key 'files.series.md5'; valid keys under files.series: path, sha256, size, source, url"),
+    (lambda s: s.update(files={"series": {"path": "a.nc", "md5": "x"}}), r"unknown key 'files.series.md5'; valid keys under files.series: parts, path, sha256, size, source, url"),
     (lambda s: s.update(files={"series": {"path": "a.nc"}, "graph": {"path": "g"}}), r"unknown file role 'graph'.*valid roles: series"),
     (lambda s: s.update(files={"series": {"path": "a.nc", "sha256": "abc"}}), r"sha256 must be 64 hex"),
     (lambda s: s.update(time={"start": "yesterday", "step_minutes": 60}), r"time.start: not a date-time"),

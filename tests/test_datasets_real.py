@@ -160,6 +160,7 @@ def test_pems_bay_h5_with_real_pickle(real_data_root, tmp_path):
     ("AQI36", 36, 8759, (0.13, 0.135), 60),          # 13.2 % NaN, truly missing
     ("ERA5-UK-T2M", 1617, 744, (0.0, 0.0), 60),
     ("WFDE5-UK-TAIR", 250, 744, (0.0, 0.0), 60),     # 250 land cells of 20 x 28; sea dropped
+    ("BEIJING-AQ", 12, 35064, (0.020, 0.022), 60),   # 2.08 % empty PM2.5 cells, truly missing
 ])
 def test_complete_real_data_sets(real_data_root, name, nodes, steps, missing, step):
     if not D.dataset_present(name, real_data_root):
@@ -258,3 +259,31 @@ def test_cli_info_on_real_data(real_data_root, capsys):
     assert args.func(args) == 0
     present = {r["name"] for r in json.loads(capsys.readouterr().out)["datasets"] if r["present"]}
     assert {"LOS-LOOP", "HANGZHOU-METRO", "AQI36", "ERA5-UK-T2M", "WFDE5-UK-TAIR", "SYNTHETIC"} <= present
+
+
+def test_beijing_aq_long_files_and_training_span_correlation_graph(real_data_root):
+    """12 station files (long format, composite time) -> (35,064, 12); graph fitted on the training span."""
+    from datasets.graph_options import pearson_pairwise
+
+    files = sorted((real_data_root / "BEIJING-AQ").glob("PRSA_Data_*_20130301-20170228.csv"))
+    if len(files) != 12:
+        pytest.skip(f"BEIJING-AQ: expected 12 station files under {real_data_root}, found {len(files)}")
+    raw = D.load_raw("BEIJING-AQ", real_data_root)
+    assert (raw.num_nodes, raw.num_steps, raw.step_minutes) == (12, 35064, 60)
+    assert raw.node_ids == [f.name.split("_")[2] for f in files]  # file order = station order
+    assert str(raw.timestamps[0]).startswith("2013-03-01T00:00") and str(raw.timestamps[-1]).startswith("2017-02-28T23:00")
+    for f, node in zip(files, raw.node_ids):
+        ref = pd.read_csv(f, usecols=["PM2.5", "station"])
+        assert (ref["station"] == node).all()
+        col = raw.values[:, raw.node_ids.index(node)]
+        np.testing.assert_array_equal(col, ref["PM2.5"].to_numpy(np.float32))  # NaN where empty
+    assert raw.values[:3, 0].tolist() == [4.0, 8.0, 7.0]  # Aotizhongxin 2013-03-01 00:00..02:00
+    assert 0.020 < np.isnan(raw.values).mean() < 0.022
+    adj, span = raw.adj, raw.extra["graph"]["train_steps"]
+    assert span == round((35064 - 23) * 0.7) - 1 + 24 == 24552
+    assert (adj == adj.T).all() and np.trace(adj) == 0 and ((adj > 0).sum(1) >= 3).all()
+    r = pearson_pairwise(raw.values[:span].astype(np.float64), np.isfinite(raw.values[:span]))
+    np.fill_diagonal(r, -np.inf)
+    top3 = np.argsort(-r, axis=1, kind="stable")[:, :3]
+    assert all(adj[i, j] > 0 for i in range(12) for j in top3[i])
+    assert count_edges(adj) == 48

@@ -234,6 +234,15 @@ def _stgcn_tconv(tc, x):
     return (y[:, : tc.c_out] + x_in) * torch.sigmoid(y[:, -tc.c_out:])
 
 
+#: hazdzz/STGCN models/layers.py: nn.LayerNorm([n_vertex, channels], eps=1e-12)
+OFFICIAL_STGCN_LN_EPS = 1e-12
+
+
+def _stgcn_ln(ln, x):
+    """The official LayerNorm with the module's affine weights but the official eps."""
+    return F.layer_norm(x, ln.normalized_shape, ln.weight, ln.bias, OFFICIAL_STGCN_LN_EPS)
+
+
 def stgcn_reference(m, x):
     gso = m.gso_t.t()
     x = x[..., : m.in_dim].permute(0, 3, 1, 2)                                # (B, C, T, N)
@@ -247,9 +256,9 @@ def stgcn_reference(m, x):
         gc = torch.einsum("btkhi,kij->bthj", torch.stack(terms, 2), blk.cheb.weight) + blk.cheb.bias
         x = torch.relu(gc.permute(0, 3, 1, 2) + x_gc_in)
         x = _stgcn_tconv(blk.tmp_conv2, x)
-        x = blk.ln(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        x = _stgcn_ln(blk.ln, x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
     o = m.output
-    x = o.ln(_stgcn_tconv(o.tmp_conv1, x).permute(0, 2, 3, 1))
+    x = _stgcn_ln(o.ln, _stgcn_tconv(o.tmp_conv1, x).permute(0, 2, 3, 1))
     x = o.fc2(torch.relu(o.fc1(x))).permute(0, 3, 1, 2)                        # (B, Q, 1, N)
     return x.transpose(2, 3)
 
@@ -322,6 +331,23 @@ def test_matches_official_forward(name):
     x = make_x(3, meta)
     with torch.no_grad():
         torch.testing.assert_close(model(x), REFERENCES[name](model, x), rtol=1e-4, atol=1e-5)
+
+
+def test_stgcn_layernorm_eps_is_the_official_one():
+    """In float64 the reference (eps 1e-12) separates the official eps from torch's 1e-5."""
+    meta = make_meta(9)
+    x = make_x(3, meta).double()
+    torch.manual_seed(0)
+    model = build_model("stgcn", meta, **smoke("stgcn")).double().eval()
+    assert model.st_blocks[0].ln.eps == model.output.ln.eps == 1e-12
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), stgcn_reference(model, x), rtol=1e-9, atol=1e-11)
+        old = build_model("stgcn", meta, **{**smoke("stgcn"), "layernorm_eps": 1e-5}).double().eval()
+        old.load_state_dict(model.state_dict())
+        assert not torch.allclose(old(x), stgcn_reference(old, x), rtol=1e-9, atol=1e-11)
+    params = dict(smoke("stgcn"))
+    params.pop("layernorm_eps")  # a recorded config without the key builds torch's default
+    assert build_model("stgcn", meta, **params).output.ln.eps == 1e-5
 
 
 # ----------------------------------------------------------------------------- small parts
