@@ -2,7 +2,7 @@
 """The suite's one CLI; see ``python run_benchmark.py --help``."""
 import sys
 
-from benchmarks.cli import main
+from stbench.benchmarks.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

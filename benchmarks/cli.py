@@ -15,12 +15,12 @@ _CONTRIBUTORS: List[Callable] = []
 
 
 def _contributors() -> List[Callable]:
-    from datasets.cli import add_data_commands
-    from models.cli import add_models_commands
+    from stbench.datasets.cli import add_data_commands
+    from stbench.models.cli import add_models_commands
 
     out = [add_data_commands, add_models_commands]
     try:
-        from benchmarks.commands import add_engine_commands
+        from stbench.benchmarks.commands import add_engine_commands
         out.append(add_engine_commands)
     except ImportError:  # engine commands not built yet
         pass

@@ -21,13 +21,13 @@ def _launch_overrides(args) -> dict:
 
 
 def _cmd_run(args) -> int:
-    from benchmarks import distributed
-    from benchmarks.config import ConfigError
-    from benchmarks.runner import StoreFull, run_suite
-    from datasets.base import DataError
+    from stbench.benchmarks import distributed
+    from stbench.benchmarks.config import ConfigError
+    from stbench.benchmarks.runner import StoreFull, run_suite
+    from stbench.datasets.base import DataError
 
     if args.dataset_config:  # the registry reads the variable on every lookup
-        from datasets.registry import EXTRA_DIRS_ENV
+        from stbench.datasets.registry import EXTRA_DIRS_ENV
         os.environ[EXTRA_DIRS_ENV] = os.pathsep.join(
             [str(Path(d).resolve()) for d in args.dataset_config] + [os.environ.get(EXTRA_DIRS_ENV, "")]).rstrip(os.pathsep)
     try:
@@ -47,7 +47,7 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_migrate(args) -> int:
-    from benchmarks.migrate import migrate_dir
+    from stbench.benchmarks.migrate import migrate_dir
 
     if not (Path(args.dir) / "runs").is_dir():
         print(f"error: {args.dir} holds no runs/ directory", file=sys.stderr)
@@ -61,8 +61,8 @@ def _cmd_migrate(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from benchmarks.runner import make_report
-    from benchmarks.store import ResultsStore
+    from stbench.benchmarks.runner import make_report
+    from stbench.benchmarks.store import ResultsStore
 
     out = Path(args.dir)
     if not (out / "runs").is_dir() and not (out / "results.csv").exists():
@@ -75,12 +75,12 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_list(args) -> int:
-    import datasets
-    import models
-    import pruning
-    from pruning.base import PRUNERS
+    from stbench import datasets
+    from stbench import models
+    from stbench import pruning
+    from stbench.pruning.base import PRUNERS
 
-    from datasets.registry import broken_datasets
+    from stbench.datasets.registry import broken_datasets
 
     info = {"datasets": datasets.dataset_names(), "models": models.MODELS.names(),
             "strategies": PRUNERS.names()}
@@ -97,22 +97,22 @@ def _cmd_list(args) -> int:
 
 def _cmd_perf(args) -> int:
     if args.what == "models":
-        from benchmarks import perf_models
+        from stbench.benchmarks import perf_models
         res = perf_models.measure_models(names=args.models, batch_size=args.batch_size,
                                          iters=args.iters, threads=args.threads)
     elif args.what == "scale":  # LargeST-sized synthetic data: data bytes, pruner setup, model steps
-        from benchmarks import perf_scale
-        from benchmarks.config import REPO
+        from stbench.benchmarks import perf_scale
+        from stbench.benchmarks.config import REPO
         res = perf_scale.measure_scale(threads=args.threads or 2,
                                        say=lambda m: print(m, file=sys.stderr, flush=True))
         args.out = args.out or str(REPO / "results" / "perf" / "scale.json")
     else:
-        from benchmarks import perf_pruning
+        from stbench.benchmarks import perf_pruning
         res = perf_pruning.measure_pruning(strategies=args.strategies, epochs=args.epochs,
                                            threads=args.threads, data_root=args.data_root)
     text = json.dumps(res, indent=2, sort_keys=True)
     if args.out:
-        from benchmarks.store import atomic_write_text
+        from stbench.benchmarks.store import atomic_write_text
         atomic_write_text(Path(args.out), text + "\n")
     if args.json or not args.out:
         print(text)
@@ -120,7 +120,7 @@ def _cmd_perf(args) -> int:
 
 
 def _cmd_compare(args) -> int:
-    from benchmarks.compare import compare_dirs, one_sided_lines, summary_line
+    from stbench.benchmarks.compare import compare_dirs, one_sided_lines, summary_line
 
     for d in (args.a, args.b):
         if not (Path(d) / "runs").is_dir():

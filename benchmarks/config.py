@@ -191,7 +191,7 @@ def deep_merge(base: dict, over: Optional[dict]) -> dict:
 def load_yaml(path: Path) -> dict:
     """A YAML mapping; a duplicate key, invalid YAML or a missing file is a ConfigError
     naming the file (and the line)."""
-    from benchmarks.yamlio import YamlError, load_yaml_strict
+    from stbench.benchmarks.yamlio import YamlError, load_yaml_strict
     try:
         return load_yaml_strict(Path(path))
     except YamlError as e:
@@ -280,7 +280,7 @@ class RunSpec:
     def hash(self) -> str:
         if self.data_identity is None:
             return self.config_hash
-        from datasets.identity import identity_digest
+        from stbench.datasets.identity import identity_digest
         body = {"config": identity_view(self.config), "data": identity_digest(self.data_identity)}
         return hashlib.sha256(canonical_json(body).encode()).hexdigest()
 
@@ -310,7 +310,7 @@ class RunSpec:
 # ----------------------------------------------------------------------------- registries
 
 def _known_datasets() -> List[str]:
-    from datasets import dataset_names
+    from stbench.datasets import dataset_names
     return dataset_names()
 
 
@@ -319,7 +319,7 @@ def _canonical_dataset(name: str, where: str) -> str:
     for n in names:
         if n.lower() == str(name).lower():
             return n
-    from datasets import dataset_spec
+    from stbench.datasets import dataset_spec
     try:  # the registry's own message: broken YAMLs with their reason, how to register more
         dataset_spec(name)
     except Exception as e:  # noqa: BLE001 - SpecError / UnknownDataset
@@ -328,7 +328,7 @@ def _canonical_dataset(name: str, where: str) -> str:
 
 
 def _check_model(name: str, where: str) -> str:
-    import models
+    from stbench import models
     if name not in models.MODELS:
         raise ConfigError(f"{where}: unknown model {name!r}; valid choices: {', '.join(models.MODELS.names())}")
     return str(name).lower()
@@ -336,8 +336,8 @@ def _check_model(name: str, where: str) -> str:
 
 def pruner_defaults(name: str, where: str = "") -> dict:
     """The strategy's YAML (configs/pruners/NAME.yaml): {name, ratio, params}."""
-    import pruning
-    from pruning.base import PRUNERS
+    from stbench import pruning
+    from stbench.pruning.base import PRUNERS
     if name not in PRUNERS:
         raise ConfigError(f"{where}: unknown strategy {name!r}; valid choices: {', '.join(PRUNERS.names())}")
     path = CONFIGS / "pruners" / f"{str(name).lower()}.yaml"
@@ -386,7 +386,7 @@ def check_budgets(values: list, where: str, key: str = "budgets") -> List[float]
 
 def strategy_budget_mode(name: str, params: dict) -> str:
     """``schedule`` | ``exact`` | ``native``: how strategy ``name`` with ``params`` meets a budget."""
-    from pruning.base import PRUNERS
+    from stbench.pruning.base import PRUNERS
     cls = PRUNERS.get(name)
     mode = getattr(cls, "budget_mode", None)
     return mode(params) if callable(mode) else ("schedule" if name == "full" else "native")
@@ -510,7 +510,7 @@ def _merge_known(params: dict, over: Optional[dict], where: str) -> dict:
 def resolve_run(dataset: str, model: str, strat: StrategySpec, ratio: float, seed: int,
                 profile: str, overrides: List[dict], where: str, budget: Optional[float] = None) -> dict:
     """Merge every layer into one run config (see the module docstring for the order)."""
-    from models import model_config
+    from stbench.models import model_config
 
     try:
         mcfg = model_config(model, dataset=dataset, profile=profile)
@@ -529,7 +529,7 @@ def resolve_run(dataset: str, model: str, strat: StrategySpec, ratio: float, see
         sparams = _merge_known(sparams, sp.get(strat.label) or sp.get(strat.name),
                                f"{where}.strategy_params.{strat.label}")
     _check_types(train, TRAIN_TYPES, f"{where}: resolved train")
-    from benchmarks.engine import OPTIMIZERS
+    from stbench.benchmarks.engine import OPTIMIZERS
     if train["optimizer"] not in OPTIMIZERS:
         raise ConfigError(f"{where}: train.optimizer {train['optimizer']!r} unknown; valid: {', '.join(OPTIMIZERS.names())}")
     check_ranges(train, ds, where)
@@ -577,14 +577,14 @@ def check_ranges(train: dict, ds: dict, where: str) -> None:
         raise ConfigError(f"{where}: dataset.mape_min_target must be >= 0, got {ds['mape_min_target']!r}")
     if train["loss"] not in LOSSES:
         raise ConfigError(f"{where}: train.loss must be one of {', '.join(LOSSES)}, got {train['loss']!r}")
-    from benchmarks.optimizers import check_optimizer_settings
+    from stbench.benchmarks.optimizers import check_optimizer_settings
     check_optimizer_settings(train, where, ConfigError)
 
 
 def attach_data_identities(specs: List[RunSpec], data_root=None) -> None:
     """Set each spec's ``data_identity`` (one computation per data set), or ``data_error``
     (a file missing or unreadable: the spec can be listed, not run)."""
-    from datasets.identity import dataset_identity
+    from stbench.datasets.identity import dataset_identity
     cache: Dict[str, tuple] = {}
     for spec in specs:
         name = spec.config["dataset"]["name"]

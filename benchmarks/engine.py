@@ -37,9 +37,9 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 import torch
 
-from benchmarks import distributed
-from benchmarks.registry import Registry
-from datasets.metrics import MaskedMetrics, per_sample_masked_mae, per_sample_sq_error
+from stbench.benchmarks import distributed
+from stbench.benchmarks.registry import Registry
+from stbench.datasets.metrics import MaskedMetrics, per_sample_masked_mae, per_sample_sq_error
 
 OPTIMIZERS: Registry = Registry("optimizer")
 
@@ -161,9 +161,9 @@ def evaluate(model, data, split: str, batch_size: int, dist=None, mape_min_targe
 
 def build_run(cfg: dict, data_root=None, data=None):
     """Data set, model and pruner for a resolved run config (``data``: a prepared WindowedData)."""
-    import datasets
-    import models
-    from pruning.base import PruneContext, build_pruner
+    from stbench import datasets
+    from stbench import models
+    from stbench.pruning.base import PruneContext, build_pruner
 
     dcfg = cfg["dataset"]
     data = data or datasets.load_windowed(dcfg["name"], data_root=data_root, in_steps=dcfg["in_steps"],
@@ -320,7 +320,7 @@ def train(cfg: dict, data_root=None, on_epoch: Optional[Callable[[EpochRecord], 
         bar.close()
     model.load_state_dict(best_state)
     test = best_test  # the best checkpoint's test metrics, evaluated when it was found
-    from models import count_params
+    from stbench.models import count_params
     planned = getattr(pruner, "planned_counts", None)
     budget_planned = (float(np.sum(planned)) / (n_train * int(tcfg["epochs"]))
                       if planned is not None and cfg["strategy"].get("budget") is not None else None)
@@ -332,4 +332,4 @@ def train(cfg: dict, data_root=None, on_epoch: Optional[Callable[[EpochRecord], 
                      reference_epochs=int(tcfg["epochs"]), budget_planned=budget_planned)
 
 
-from benchmarks import optimizers as _optimizers  # noqa: E402,F401  (registers muon)
+from stbench.benchmarks import optimizers as _optimizers  # noqa: E402,F401  (registers muon)

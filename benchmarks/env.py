@@ -87,7 +87,7 @@ def _static_machine_info() -> dict:
 
 
 def run_env(seed: int, data_files: Iterable[str] = ()) -> dict:
-    from datasets import file_sha256
+    from stbench.datasets import file_sha256
 
     return {
         "git": git_state(),

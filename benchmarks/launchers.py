@@ -29,10 +29,10 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence
 
-from benchmarks import distributed
-from benchmarks.config import REPO, ConfigError, RunSpec, check_launcher
-from benchmarks.registry import Registry
-from benchmarks.store import ResultsStore
+from stbench.benchmarks import distributed
+from stbench.benchmarks.config import REPO, ConfigError, RunSpec, check_launcher
+from stbench.benchmarks.registry import Registry
+from stbench.benchmarks.store import ResultsStore
 
 LAUNCHERS: Registry = Registry("launcher")
 
@@ -144,7 +144,7 @@ def run_pool(fn: Callable, tasks: Sequence[tuple], slots: Sequence[Optional[str]
 
 
 def _pool_cell(spec: RunSpec, out: str, data_root=None) -> str:
-    from benchmarks.runner import execute
+    from stbench.benchmarks.runner import execute
     return execute(spec, ResultsStore(out), data_root=data_root)
 
 
@@ -189,7 +189,7 @@ def launch_local(specs: List[RunSpec], store: ResultsStore, settings: dict, *, s
                  say=print, tty: bool = False, wait: bool = True) -> dict:
     """Sequentially in this process, or on a pool of one worker per GPU (``workers``/``gpus``),
     or (``isolate``) sequentially with each cell in a fresh process."""
-    from benchmarks.runner import run_sequential
+    from stbench.benchmarks.runner import run_sequential
 
     slots = pool_slots(settings["workers"], settings["gpus"])
     desc = f"grid {suite['name']}"
@@ -216,7 +216,7 @@ class CellJob:
         self.threads = threads
 
     def __call__(self, spec: RunSpec, out: str, data_root=None) -> str:
-        from benchmarks.runner import execute
+        from stbench.benchmarks.runner import execute
 
         if self.threads:
             import torch

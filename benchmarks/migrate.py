@@ -18,13 +18,13 @@ from typing import Dict, List
 
 import yaml
 
-from benchmarks.config import RunSpec
-from benchmarks.store import ResultsStore, atomic_write_json
+from stbench.benchmarks.config import RunSpec
+from stbench.benchmarks.store import ResultsStore, atomic_write_json
 
 
 def migrate_dir(results_dir, data_root=None) -> Dict[str, List[str]]:
     """{"migrated": [...], "current": [...], "mismatch": [run: reason], "skipped": [...]}."""
-    from datasets.identity import dataset_identity
+    from stbench.datasets.identity import dataset_identity
 
     store = ResultsStore(Path(results_dir))
     out: Dict[str, List[str]] = {"migrated": [], "current": [], "mismatch": [], "skipped": []}

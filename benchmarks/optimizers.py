@@ -39,8 +39,8 @@ from typing import Callable, Dict, Iterable, List, Tuple
 import torch
 from torch import nn
 
-from benchmarks.engine import OPTIMIZERS
-from benchmarks.registry import Registry
+from stbench.benchmarks.engine import OPTIMIZERS
+from stbench.benchmarks.registry import Registry
 
 #: train.muon_params -> predicate(module, attribute name, parameter) -> True: Muon, False: AdamW
 MUON_SPLITS: Registry[Callable[[nn.Module, str, nn.Parameter], bool]] = Registry("Muon parameter split")

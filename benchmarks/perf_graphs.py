@@ -1,6 +1,6 @@
 """Graph helpers: the hand-written numpy versions against torch-geometric (a benchmark, not a test).
 
-``python -m benchmarks.perf_graphs [--repeat 5] [--json]`` times each graph operation the
+``python -m stbench.benchmarks.perf_graphs [--repeat 5] [--json]`` times each graph operation the
 suite performs, once as written in ``datasets/graphs.py`` / ``models/graph.py`` /
 ``datasets/graph_options.py`` (dense numpy on the (N, N) matrix) and once through the
 ``torch_geometric.utils`` route that would replace it (dense -> ``dense_to_sparse`` -> the
@@ -39,7 +39,7 @@ def graph_207(data_root=None) -> tuple[str, np.ndarray]:
     """METR-LA's adj_mx.pkl if present under the data root, else a synthetic 207-node road graph."""
     import pickle
 
-    from datasets.registry import resolve_data_root
+    from stbench.datasets.registry import resolve_data_root
 
     p = resolve_data_root(data_root) / "METR-LA" / "adj_mx.pkl"
     if p.is_file():
@@ -49,8 +49,8 @@ def graph_207(data_root=None) -> tuple[str, np.ndarray]:
 
 
 def synthetic_graph(n: int, sigma_km: float = 1.0) -> np.ndarray:
-    from datasets.graphs import gaussian_kernel
-    from datasets.synthetic import SyntheticRoads
+    from stbench.datasets.graphs import gaussian_kernel
+    from stbench.datasets.synthetic import SyntheticRoads
 
     dist, _ = SyntheticRoads(nodes=n, corridors=max(4, n // 100), seed=0).road_distances(np.random.default_rng(0))
     return gaussian_kernel(dist, sigma=sigma_km, threshold=0.1, self_loops=True)
@@ -61,8 +61,8 @@ def _pyg_pairs(adj: np.ndarray) -> Dict[str, tuple[Callable[[], np.ndarray], Cal
     from torch_geometric.utils import (add_self_loops, coalesce, dense_to_sparse, get_laplacian,
                                        remove_self_loops, to_dense_adj, to_undirected)
 
-    from datasets.graphs import edge_list_adjacency
-    from models.graph import sym_norm_laplacian, transition_matrix
+    from stbench.datasets.graphs import edge_list_adjacency
+    from stbench.models.graph import sym_norm_laplacian, transition_matrix
 
     n = adj.shape[0]
     a64 = adj.astype(np.float64)

@@ -11,7 +11,7 @@ samples/s = batch_size / median iteration time (``*_best``: / the fastest iterat
 the better estimate when other processes share the cores; the 1-minute load average
 before and after each measurement is recorded). Run it with
 ``python run_benchmark.py perf models --json [--out FILE]`` or
-``python -m benchmarks.perf_models``.
+``python -m stbench.benchmarks.perf_models``.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ DEFAULT_SHAPES: Tuple[Tuple[str, int], ...] = (("PEMS08", 170), ("METR-LA", 207)
 
 def _machine() -> dict:
     try:
-        from benchmarks.env import machine_info
+        from stbench.benchmarks.env import machine_info
 
         info = machine_info()
     except Exception:  # env module absent: the essentials
@@ -79,8 +79,8 @@ def _time(fn, warmup: int, iters: int) -> dict:
 def measure_one(name: str, dataset: str, num_nodes: int, batch_size: int = 64, warmup: int = 2,
                 iters: int = 5, data_root=None, profile: Optional[str] = None, seed: int = 0) -> dict:
     """Train and inference throughput of one model on one data-set shape."""
-    from models import build_model, count_params, model_config
-    from models.cli import dataset_meta
+    from stbench.models import build_model, count_params, model_config
+    from stbench.models.cli import dataset_meta
 
     meta, source = dataset_meta(dataset, data_root)
     if meta.num_nodes != num_nodes:
@@ -117,7 +117,7 @@ def measure_models(names: Optional[Iterable[str]] = None, shapes: Sequence[Tuple
                    batch_size: int = 64, warmup: int = 2, iters: int = 5, threads: Optional[int] = None,
                    data_root=None, profile: Optional[str] = None) -> dict:
     """Throughput of ``names`` (default: all registered) on each (dataset, nodes) shape."""
-    from models import MODELS
+    from stbench.models import MODELS
 
     if threads:
         torch.set_num_threads(int(threads))

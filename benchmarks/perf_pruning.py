@@ -27,9 +27,9 @@ SMALL_GWNET = {"residual_channels": 8, "dilation_channels": 8, "skip_channels": 
 
 
 def perf_data():
-    from datasets.base import RawSeries
-    from datasets.protocol import WindowedData
-    from datasets.synthetic import SyntheticRoads
+    from stbench.datasets.base import RawSeries
+    from stbench.datasets.protocol import WindowedData
+    from stbench.datasets.synthetic import SyntheticRoads
 
     values, adj, _ = SyntheticRoads(nodes=PERF_NODES, days=PERF_DAYS, seed=0).generate()
     T = values.shape[0]
@@ -39,7 +39,7 @@ def perf_data():
 
 
 def _config(strategy: str, ratio: float, epochs: int, model_params: dict) -> dict:
-    from benchmarks.config import StrategySpec, pruner_defaults, resolve_run
+    from stbench.benchmarks.config import StrategySpec, pruner_defaults, resolve_run
 
     d = pruner_defaults(strategy)
     spec = StrategySpec(label=strategy, name=strategy, params=d["params"], ratios=None)
@@ -54,9 +54,9 @@ def measure_pruning(strategies: Optional[Iterable[str]] = None, epochs: int = 4,
                     threads: Optional[int] = None, data_root=None) -> dict:
     import torch
 
-    from benchmarks.engine import train
-    from benchmarks.env import machine_info
-    from pruning.base import PRUNERS
+    from stbench.benchmarks.engine import train
+    from stbench.benchmarks.env import machine_info
+    from stbench.pruning.base import PRUNERS
 
     if threads:
         torch.set_num_threads(threads)

@@ -90,7 +90,7 @@ def knn_adjacency(nodes: int, degree: int, rng: np.random.Generator) -> np.ndarr
 def synthetic_largest(nodes: int, steps: int = STEPS, seed: int = 0, degree: int = DEGREE,
                       missing: float = 0.01):
     """A RawSeries of LargeST's shape: (steps, nodes) integer flows, 0 = missing (null value)."""
-    from datasets.base import RawSeries
+    from stbench.datasets.base import RawSeries
 
     rng = np.random.default_rng(seed)
     t = np.arange(steps)
@@ -128,8 +128,8 @@ def data_bytes(data) -> dict:
 # ----------------------------------------------------------------------------- pruners
 
 def _strategies() -> list:
-    import pruning  # noqa: F401  (registers the strategies)
-    from pruning.base import PRUNERS
+    from stbench import pruning  # noqa: F401  (registers the strategies)
+    from stbench.pruning.base import PRUNERS
 
     rows = [(name, name, {}, None) for name in PRUNERS.names()]
     rows += [("infobatch-b", "infobatch", {"budgeted": True}, BUDGET),
@@ -139,9 +139,9 @@ def _strategies() -> list:
 
 def measure_pruners(ctx, epochs_timed: int = 3, seed: int = 0) -> dict:
     """Setup and per-epoch select + update seconds of every strategy on PruneContext ``ctx``."""
-    import pruning.stprune as stp
-    from benchmarks.config import pruner_defaults
-    from pruning.base import build_pruner
+    from stbench.pruning import stprune as stp
+    from stbench.benchmarks.config import pruner_defaults
+    from stbench.pruning.base import build_pruner
 
     rng = np.random.default_rng(seed)
     losses = rng.gamma(2.0, 1.0, ctx.n).astype(np.float32)
@@ -201,7 +201,7 @@ def measure_pruners(ctx, epochs_timed: int = 3, seed: int = 0) -> dict:
 # ----------------------------------------------------------------------------- models
 
 def _meta(nodes: int, seed: int = 0):
-    from datasets.base import DatasetMeta
+    from stbench.datasets.base import DatasetMeta
 
     return DatasetMeta(name=f"SYNTH-{nodes}", num_nodes=nodes, steps_per_day=96,
                        adj=knn_adjacency(nodes, DEGREE, np.random.default_rng(seed)))
@@ -245,8 +245,8 @@ def _model_child(name: str, nodes: int, batch: int, backward: bool, threads: int
     try:
         import torch
 
-        import models
-        from models.config import model_config
+        from stbench import models
+        from stbench.models.config import model_config
 
         torch.set_num_threads(threads)
         torch.manual_seed(0)
@@ -297,8 +297,8 @@ def _fit_child(name: str, nodes: tuple, threads: int, q) -> None:
     try:
         import torch
 
-        import models
-        from models.config import model_config
+        from stbench import models
+        from stbench.models.config import model_config
 
         torch.set_num_threads(threads)
         torch.manual_seed(0)
@@ -368,9 +368,9 @@ def measure_scale(shapes: Optional[Dict[str, int]] = None, steps: int = STEPS, m
                   gpu_table: bool = True, threads: Optional[int] = None, say=print) -> dict:
     import torch
 
-    from benchmarks.env import machine_info
-    from datasets.protocol import WindowedData
-    from pruning.base import PruneContext
+    from stbench.benchmarks.env import machine_info
+    from stbench.datasets.protocol import WindowedData
+    from stbench.pruning.base import PruneContext
 
     if threads:
         torch.set_num_threads(threads)
@@ -425,7 +425,7 @@ def measure_scale(shapes: Optional[Dict[str, int]] = None, steps: int = STEPS, m
 
 def gpu_memory(result: dict, threads: int = 2) -> dict:
     """The GPU table (module doc) and the extrapolated GWNet step at CA."""
-    from models.config import model_config
+    from stbench.models.config import model_config
 
     fits = {m: activation_fit(m, threads) for m in GPU_MODELS}
     check: Dict[str, dict] = {}
@@ -463,7 +463,7 @@ def gpu_memory(result: dict, threads: int = 2) -> dict:
 def main(out_path, threads: Optional[int] = None) -> dict:  # pragma: no cover - the CLI calls this
     import json
 
-    from benchmarks.store import atomic_write_text
+    from stbench.benchmarks.store import atomic_write_text
 
     res = measure_scale(threads=threads)
     atomic_write_text(out_path, json.dumps(res, indent=2, sort_keys=True) + "\n")

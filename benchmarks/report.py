@@ -51,7 +51,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
-from benchmarks import stats
+from stbench.benchmarks import stats
 
 FULL_LABEL = "full"
 FINISHED = "finished"
@@ -524,7 +524,7 @@ def write_report(results_dir, out_dir=None, figures: bool = True) -> Dict[str, P
     removed. Every text output is byte-identical for the same results.csv (and curve
     files) whatever its row and column order.
     """
-    from benchmarks import report_budget, report_figures, report_tables
+    from stbench.benchmarks import report_budget, report_figures, report_tables
 
     data = build_report_data(results_dir)
     out = Path(out_dir) if out_dir is not None else Path(results_dir) / "report"
@@ -552,8 +552,8 @@ def write_report(results_dir, out_dir=None, figures: bool = True) -> Dict[str, P
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """``python -m benchmarks.report DIR [--out OUT]``: write the report, print the summary."""
-    p = argparse.ArgumentParser(prog="python -m benchmarks.report", description=main.__doc__)
+    """``python -m stbench.benchmarks.report DIR [--out OUT]``: write the report, print the summary."""
+    p = argparse.ArgumentParser(prog="python -m stbench.benchmarks.report", description=main.__doc__)
     p.add_argument("results_dir", help="directory holding results.csv and runs/")
     p.add_argument("--out", default=None, help="output directory (default RESULTS_DIR/report)")
     p.add_argument("--no-figures", action="store_true", help="write the tables only")

@@ -44,9 +44,9 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import pandas as pd
 
-from benchmarks import stats
-from benchmarks.report import FULL_LABEL, LOAD_SPREAD, ReportData, is_reference_full
-from benchmarks.report_tables import LOAD_MD, _md_table, escape_md, escape_tex, fmt_number, fmt_ratio, ratio_text
+from stbench.benchmarks import stats
+from stbench.benchmarks.report import FULL_LABEL, LOAD_SPREAD, ReportData, is_reference_full
+from stbench.benchmarks.report_tables import LOAD_MD, _md_table, escape_md, escape_tex, fmt_number, fmt_ratio, ratio_text
 
 #: the target tolerances of TTA, the default first
 EPSILONS = (0.01, 0.005, 0.02)

@@ -23,11 +23,11 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from benchmarks.report import FULL_LABEL, ReportData
-from benchmarks.report_budget import (
+from stbench.benchmarks.report import FULL_LABEL, ReportData
+from stbench.benchmarks.report_budget import (
     PROFILE_EPS, TAU_MAX, budget_keys, budget_table, performance_profile, speedup_interval, tta_rows,
 )
-from benchmarks.report_figures import (
+from stbench.benchmarks.report_figures import (
     LINESTYLES, MARKERS, WIDTH, SkipFigure, _legend_rows, _new_axes, log_speedup_axis,
     register_figure, register_global_figure, strategy_colour,
 )

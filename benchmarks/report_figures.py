@@ -39,8 +39,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 
-from benchmarks.registry import Registry
-from benchmarks.report import FULL_LABEL, ReportData
+from stbench.benchmarks.registry import Registry
+from stbench.benchmarks.report import FULL_LABEL, ReportData
 
 FIGURES: Registry = Registry("report figure")
 register_figure = FIGURES.register
@@ -391,7 +391,7 @@ def write_figures(data: ReportData, fig_dir: Path,
                   names: Optional[Sequence[str]] = None) -> FigureResult:
     """Every registered figure (or ``names``) for every panel, then the global figures;
     skipped ones with their reason."""
-    from benchmarks import report_budget_figures  # noqa: F401  (registers the budget figures)
+    from stbench.benchmarks import report_budget_figures  # noqa: F401  (registers the budget figures)
 
     result = FigureResult()
     with mpl_style.context("default"), matplotlib.rc_context(RC):

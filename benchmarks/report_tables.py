@@ -21,8 +21,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
-from benchmarks import stats
-from benchmarks.report import (
+from stbench.benchmarks import stats
+from stbench.benchmarks.report import (
     EFFICIENCY_RANGE, FULL_EPOCH_KEPT, FULL_LABEL, HORIZONS, INTERVAL_SCALE, LOAD_SPREAD, METRICS, ReportData,
     _mean_std,
 )

@@ -21,13 +21,13 @@ import traceback
 from pathlib import Path
 from typing import List, Optional
 
-from benchmarks import distributed
-from benchmarks.config import (REPO, ConfigError, RunSpec, attach_data_identities, check_only, load_suite,
+from stbench.benchmarks import distributed
+from stbench.benchmarks.config import (REPO, ConfigError, RunSpec, attach_data_identities, check_only, load_suite,
                                matches, parse_only)
-from benchmarks.engine import DivergenceError, train
-from benchmarks.env import run_env
-from benchmarks.launchers import LAUNCHERS, check_batch_split, launcher_settings
-from benchmarks.store import ResultsStore
+from stbench.benchmarks.engine import DivergenceError, train
+from stbench.benchmarks.env import run_env
+from stbench.benchmarks.launchers import LAUNCHERS, check_batch_split, launcher_settings
+from stbench.benchmarks.store import ResultsStore
 
 
 class StoreFull(OSError):
@@ -274,7 +274,7 @@ def run_suite(path, profile: Optional[str] = None, seeds=None, only=None, dry_ru
 
 
 def make_report(out: Path, quiet: bool = False) -> dict:
-    from benchmarks.report import write_report
+    from stbench.benchmarks.report import write_report
 
     paths = write_report(Path(out))
     if not quiet:

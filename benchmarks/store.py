@@ -35,7 +35,7 @@ from typing import Dict, Iterable, List, Optional
 
 import yaml
 
-from benchmarks.config import workload_signature
+from stbench.benchmarks.config import workload_signature
 
 RESULT_COLUMNS = [
     "run_id", "dataset", "model", "strategy", "pruner", "ratio", "seed", "profile",
@@ -96,14 +96,14 @@ def data_tag(identity: Optional[dict]) -> str:
     not share a table), or '' when the run has no recorded identity."""
     if not identity or not identity.get("data"):
         return ""
-    from datasets.identity import identity_digest
+    from stbench.datasets.identity import identity_digest
     return "-" + identity_digest(identity["data"])[:6]
 
 
 def value_scale(dataset: str) -> str:
     """'interval' for data measured on an interval scale (its YAML ``value_scale``), else 'ratio'."""
     try:
-        from datasets import dataset_spec
+        from stbench.datasets import dataset_spec
         return str(dataset_spec(dataset).get("value_scale") or "ratio")
     except Exception:  # noqa: BLE001 - an unknown or broken data set: assume a ratio scale
         return "ratio"

@@ -23,9 +23,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-import datasets
-from datasets.metrics import MaskedMetrics, per_sample_masked_mae
-from pruning import IndexedDataset, PrunedSampler, make_pruner
+from stbench import datasets
+from stbench.datasets.metrics import MaskedMetrics, per_sample_masked_mae
+from stbench.pruning import IndexedDataset, PrunedSampler, make_pruner
 
 
 class TrainWindows(Dataset):

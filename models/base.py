@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from benchmarks.registry import Registry
-from datasets.base import DatasetMeta
+from stbench.benchmarks.registry import Registry
+from stbench.datasets.base import DatasetMeta
 
 MODELS: Registry = Registry("model")
 register_model = MODELS.register

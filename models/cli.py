@@ -43,14 +43,14 @@ def _read_graph_file(path: Path, n: int) -> Optional[np.ndarray]:
 
 
 def _fallback_meta(name: str, data_root) -> Tuple["object", str]:
-    from datasets.base import DatasetMeta
+    from stbench.datasets.base import DatasetMeta
 
     canon = next((k for k in NODE_COUNTS if k.lower() == str(name).lower()), None)
     if canon is None:
         raise ValueError(f"unknown data set {name!r}; known: {', '.join(NODE_COUNTS)}")
     n, steps_per_day, adj, source = NODE_COUNTS[canon], 288, None, "identity graph (no graph file found)"
     try:
-        import datasets
+        from stbench import datasets
 
         spec = datasets.dataset_spec(canon)
         steps_per_day = int(round(24 * 60 / float(spec["time"]["step_minutes"])))
@@ -68,7 +68,7 @@ def _fallback_meta(name: str, data_root) -> Tuple["object", str]:
 def dataset_meta(name: str, data_root=None) -> Tuple["object", str]:
     """(DatasetMeta, where it came from) for data set ``name``; see the module docstring."""
     try:
-        import datasets
+        from stbench import datasets
 
         data = datasets.load_windowed(name, data_root)
         return data.meta, f"the {data.meta.name} data set (its own graph)"
@@ -78,7 +78,7 @@ def dataset_meta(name: str, data_root=None) -> Tuple["object", str]:
 
 def model_info(name: str, dataset: str, profile: Optional[str] = None, data_root=None) -> dict:
     """Parameter count and settings of model ``name`` built for ``dataset``."""
-    from models import build_model, count_params, model_config
+    from stbench.models import build_model, count_params, model_config
 
     cfg = model_config(name, dataset=dataset, profile=profile)
     meta, source = dataset_meta(dataset, data_root)
@@ -93,7 +93,7 @@ def model_info(name: str, dataset: str, profile: Optional[str] = None, data_root
 
 
 def _cmd_list(args) -> int:
-    from models import MODELS, model_names
+    from stbench.models import MODELS, model_names
 
     rows = [{"name": n, "class": MODELS.get(n).__name__, "config": n in model_names(),
              "summary": (MODELS.get(n).__doc__ or "").strip().splitlines()[0]} for n in MODELS.names()]

@@ -15,7 +15,7 @@ up by name in ``SUPPORTS`` (``@SUPPORTS.register("name")``).
 
 Every builder returns a stack (S, N, N) so models can treat supports uniformly.
 
-Why numpy and not ``torch_geometric.utils`` (measured with ``python -m benchmarks.perf_graphs``,
+Why numpy and not ``torch_geometric.utils`` (measured with ``python -m stbench.benchmarks.perf_graphs``,
 best of 5-7, one thread, a shared 2-core machine, two runs): on METR-LA's 207-node
 ``adj_mx.pkl`` these numpy versions take 0.07-0.17 ms and the PyG route (dense_to_sparse ->
 get_laplacian -> to_dense_adj) 0.66-1.0 ms (5-15x slower); on a 3,834-node road graph (1.7 %
@@ -32,7 +32,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from benchmarks.registry import Registry
+from stbench.benchmarks.registry import Registry
 
 SUPPORTS: Registry[Callable[[np.ndarray], np.ndarray]] = Registry("graph support")
 

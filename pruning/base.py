@@ -25,7 +25,7 @@ from typing import Optional
 
 import numpy as np
 
-from benchmarks.registry import Registry
+from stbench.benchmarks.registry import Registry
 
 from .schedule import ParamCheck, budget_counts
 
@@ -163,7 +163,7 @@ def build_pruner(name: str, context: PruneContext, ratio: float = 0.0, budget: O
     The budget is passed on only when it is given, so a strategy without budget support
     still builds in ratio mode; with a budget a ``native`` strategy raises a ValueError.
     """
-    import pruning  # noqa: F401  (registers the built-in strategies)
+    from stbench import pruning  # noqa: F401  (registers the built-in strategies)
 
     cls = PRUNERS.get(name)
     if budget is None:

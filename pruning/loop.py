@@ -367,7 +367,7 @@ def make_pruner(name: str, n: int, epochs: int, seed: int = 0, *, ratio: Optiona
                        adj=adj)
     if ratio is None:
         if budget is None:
-            from benchmarks.config import pruner_defaults
+            from stbench.benchmarks.config import pruner_defaults
             ratio = float(pruner_defaults(name, "make_pruner").get("ratio", 0.0))
         else:
             ratio = 0.0

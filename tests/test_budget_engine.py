@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from benchmarks.config import ConfigError, RunSpec, config_hash, load_suite, resolve_run, parse_strategy
-from benchmarks.engine import LOSSES, run_schedule, train
-from benchmarks.runner import run_suite
+from stbench.benchmarks.config import ConfigError, RunSpec, config_hash, load_suite, resolve_run, parse_strategy
+from stbench.benchmarks.engine import LOSSES, run_schedule, train
+from stbench.benchmarks.runner import run_suite
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -180,7 +180,7 @@ def test_new_keys_at_their_neutral_value_keep_committed_ids():
 
 def test_committed_runs_are_found_by_the_suite(tmp_path):
     """Every cell of the committed study resolves to its committed directory (identity.json)."""
-    from benchmarks.store import ResultsStore
+    from stbench.benchmarks.store import ResultsStore
     data_root = os.environ.get("STBENCH_DATA", str(REPO.parent / "shared" / "data"))
     if not Path(data_root).is_dir():
         pytest.skip("no data root")
@@ -237,7 +237,7 @@ def test_changing_the_data_makes_the_cell_pending(tmp_path, monkeypatch):
 
 # ----------------------------------------------------------------------------- failures
 def test_failed_run_prints_reason_and_retry_hint(tmp_path, monkeypatch, capsys):
-    import benchmarks.runner as runner
+    from stbench.benchmarks import runner as runner
 
     def boom(*a, **k):
         raise RuntimeError("the model exploded")
@@ -252,8 +252,8 @@ def test_failed_run_prints_reason_and_retry_hint(tmp_path, monkeypatch, capsys):
 
 
 def test_full_disk_stops_the_grid_with_one_line(tmp_path, monkeypatch):
-    import benchmarks.store as store
-    from benchmarks.runner import StoreFull
+    from stbench.benchmarks import store as store
+    from stbench.benchmarks.runner import StoreFull
 
     real = store.atomic_write_json
 

@@ -9,9 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from pruning import PRUNERS, PruneContext, build_pruner
-from pruning.infobatch import below_mean
-from pruning.schedule import ANNEAL_BOOST, anneal_shape, budget_counts
+from stbench.pruning import PRUNERS, PruneContext, build_pruner
+from stbench.pruning.infobatch import below_mean
+from stbench.pruning.schedule import ANNEAL_BOOST, anneal_shape, budget_counts
 
 BUDGETS = (0.67, 0.5, 0.25, 0.167)
 
@@ -289,7 +289,7 @@ def test_the_unbiasedness_check_has_power():
 
 @pytest.fixture(scope="module")
 def aqi36(real_data_root):
-    import datasets
+    from stbench import datasets
 
     if not datasets.dataset_present("AQI36", real_data_root):
         pytest.skip(f"AQI36 not under {real_data_root}")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.cli import main
-from benchmarks.compare import compare_dirs
+from stbench.benchmarks.cli import main
+from stbench.benchmarks.compare import compare_dirs
 
 METRICS = {"best_epoch": 7, "sample_passes": 1000, "steps": 16, "epochs": 10, "selected_digest": "ab12",
            "train_seconds": 3.2, "test": {"mae": 1.25, "rmse": 2.5, "mae@3": 1.0}}

@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 
-from benchmarks.config import ConfigError, RunSpec, load_suite, matches, parse_only
+from stbench.benchmarks.config import ConfigError, RunSpec, load_suite, matches, parse_only
 
 
 def write(tmp_path, text, name="suite.yaml"):
@@ -135,7 +135,7 @@ def test_only_errors():
 
 
 def test_shipped_suites_validate():
-    from benchmarks.config import CONFIGS
+    from stbench.benchmarks.config import CONFIGS
     suites = [CONFIGS / "quick.yaml"] + sorted((CONFIGS / "suites").glob("*.yaml"))
     suites += [p for p in (CONFIGS / "reproduce_cpu.yaml",) if p.exists()]
     for path in suites:

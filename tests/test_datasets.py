@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 import yaml
 
-import datasets as D
-from datasets import graphs
-from datasets.base import DataError
-from datasets.registry import SpecError, broken_datasets
+from stbench import datasets as D
+from stbench.datasets import graphs
+from stbench.datasets.base import DataError
+from stbench.datasets.registry import SpecError, broken_datasets
 
 CANONICAL = ["METR-LA", "PEMS-BAY", "PEMS03", "PEMS04", "PEMS07", "PEMS08", "LOS-LOOP",
              "HANGZHOU-METRO", "AQI36", "ERA5-UK-T2M", "WFDE5-UK-TAIR", "SYNTHETIC"]
@@ -470,7 +470,7 @@ def test_irregular_timestamps(specdir, tmp_path):
 
 # ----------------------------------------------------------------------------- CLI
 def _cli(argv):
-    from datasets.cli import add_data_commands
+    from stbench.datasets.cli import add_data_commands
 
     p = argparse.ArgumentParser()
     add_data_commands(p.add_subparsers())

@@ -17,10 +17,10 @@ import pandas as pd
 import pytest
 import yaml
 
-import datasets as D
-from datasets.base import DataError
-from datasets.graphs import count_edges
-from datasets.protocol import split_counts
+from stbench import datasets as D
+from stbench.datasets.base import DataError
+from stbench.datasets.graphs import count_edges
+from stbench.datasets.protocol import split_counts
 
 pytestmark = pytest.mark.realdata
 
@@ -247,7 +247,7 @@ def test_checksum_mismatch_on_real_file(real_data_root, tmp_path):
 
 
 def test_cli_info_on_real_data(real_data_root, capsys):
-    from datasets.cli import add_data_commands
+    from stbench.datasets.cli import add_data_commands
 
     p = argparse.ArgumentParser()
     add_data_commands(p.add_subparsers())
@@ -263,7 +263,7 @@ def test_cli_info_on_real_data(real_data_root, capsys):
 
 def test_beijing_aq_long_files_and_training_span_correlation_graph(real_data_root):
     """12 station files (long format, composite time) -> (35,064, 12); graph fitted on the training span."""
-    from datasets.graph_options import pearson_pairwise
+    from stbench.datasets.graph_options import pearson_pairwise
 
     files = sorted((real_data_root / "BEIJING-AQ").glob("PRSA_Data_*_20130301-20170228.csv"))
     if len(files) != 12:

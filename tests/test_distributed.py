@@ -22,12 +22,12 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks import distributed
-from benchmarks.config import load_suite
-from benchmarks.engine import build_run, evaluate, seed_everything, train
-from benchmarks.runner import execute
-from benchmarks.store import ResultsStore
-from datasets.metrics import MaskedMetrics
+from stbench.benchmarks import distributed
+from stbench.benchmarks.config import load_suite
+from stbench.benchmarks.engine import build_run, evaluate, seed_everything, train
+from stbench.benchmarks.runner import execute
+from stbench.benchmarks.store import ResultsStore
+from stbench.datasets.metrics import MaskedMetrics
 
 REPO = Path(__file__).resolve().parents[1]
 WORLD = 2

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import yaml
 
-import datasets as D
-from datasets.base import DataError
-from datasets.download import download_dataset, download_file, verify_dataset
+from stbench import datasets as D
+from stbench.datasets.base import DataError
+from stbench.datasets.download import download_dataset, download_file, verify_dataset
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -153,7 +153,7 @@ def test_download_verify_and_load_a_data_set(server, tmp_path, monkeypatch, caps
     assert [s.status for s in download_dataset("WEB-LOOP", root)] == ["ok", "ok"]  # nothing fetched again
     assert len(server.requests) == 2
 
-    from datasets.cli import add_data_commands
+    from stbench.datasets.cli import add_data_commands
 
     p = argparse.ArgumentParser()
     add_data_commands(p.add_subparsers())

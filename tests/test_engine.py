@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-import models
-from benchmarks.config import StrategySpec, pruner_defaults, resolve_run
-from benchmarks.engine import train
-from pruning.base import PRUNERS
+from stbench import models
+from stbench.benchmarks.config import StrategySpec, pruner_defaults, resolve_run
+from stbench.benchmarks.engine import train
+from stbench.pruning.base import PRUNERS
 
 
 def cfg_for(model="stid", strategy="full", ratio=0.0, dataset="SYNTHETIC", seed=0, epochs=2,
@@ -55,8 +55,8 @@ def test_same_seed_identical_twice_and_seed_matters():
 
 def test_weights_multiply_per_sample_losses(monkeypatch):
     """A pruner that keeps everyone with weight 2 gives exactly twice the gradient of full."""
-    from benchmarks import engine
-    from pruning.base import Selection
+    from stbench.benchmarks import engine
+    from stbench.pruning.base import Selection
 
     cfg = cfg_for(strategy="full", epochs=1)
     data, model, pruner = engine.build_run(cfg)
@@ -65,7 +65,7 @@ def test_weights_multiply_per_sample_losses(monkeypatch):
     torch.manual_seed(0)
     model.eval()
     pred = data.scaler.inverse(model(x)[..., 0])
-    from datasets.metrics import per_sample_masked_mae
+    from stbench.datasets.metrics import per_sample_masked_mae
     per = per_sample_masked_mae(pred, y, m)
     g1 = torch.autograd.grad(per.mean(), [p for p in model.parameters()], allow_unused=True)
     g2 = torch.autograd.grad((w * per_sample_masked_mae(data.scaler.inverse(model(x)[..., 0]), y, m)).mean(),

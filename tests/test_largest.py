@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 import yaml
 
-import datasets as D
-from datasets.base import DataError
+from stbench import datasets as D
+from stbench.datasets.base import DataError
 
 pytest.importorskip("tables")
 
@@ -184,7 +184,7 @@ def torch_equal(a, b) -> bool:
 
 
 def test_explicit_windows_must_fit_the_run():
-    from datasets.protocol import starts_from_anchors
+    from stbench.datasets.protocol import starts_from_anchors
 
     anchors = {"train": np.arange(11, 60), "val": np.arange(60, 70), "test": np.arange(70, 88)}
     got = starts_from_anchors(anchors, 100, 12, 12, "X")
@@ -297,7 +297,7 @@ def test_raw_bad_inputs(largest, case, pattern):
 
 def test_shipped_yamls_and_download_message(tmp_path):
     """The shipped specs: node counts, districts, 35,040 steps; download names the Kaggle page."""
-    from datasets.download import download_dataset
+    from stbench.datasets.download import download_dataset
 
     want = {"SD": ([11], 716), "GBA": ([4], 2352), "GLA": ([7, 8, 12], 3834), "CA": (None, 8600)}
     for sub, (dist, n) in want.items():
@@ -312,7 +312,7 @@ def test_shipped_yamls_and_download_message(tmp_path):
 
 def test_npz_stream_matches_numpy(tmp_path):
     """The row-block reader of his.npz equals np.load, at any block size."""
-    from datasets.formats_largest import stream_npz_channel
+    from stbench.datasets.formats_largest import stream_npz_channel
 
     a = np.random.default_rng(1).normal(size=(37, 5, 3))
     np.savez_compressed(tmp_path / "x.npz", data=a)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.commands import _launch_overrides
-from benchmarks.config import ConfigError, load_suite
-from benchmarks.launchers import launcher_settings, pool_slots, run_pool
-from benchmarks.runner import run_suite
+from stbench.benchmarks.commands import _launch_overrides
+from stbench.benchmarks.config import ConfigError, load_suite
+from stbench.benchmarks.launchers import launcher_settings, pool_slots, run_pool
+from stbench.benchmarks.runner import run_suite
 
 SMOKE = """
 name: fanout
@@ -63,7 +63,7 @@ def test_launcher_block_is_validated(tmp_path):
 
 
 def test_flags_override_the_suite_block(tmp_path):
-    from benchmarks.cli import build_parser
+    from stbench.benchmarks.cli import build_parser
 
     suite, _ = load_suite(write(tmp_path, SMOKE.replace("cpus_per_job: 1", "partition: cpu")))
     args = build_parser().parse_args(["run", "x.yaml", "--launcher", "submitit", "--partition", "gpu",
@@ -133,7 +133,7 @@ def test_fresh_pool_starts_a_new_process_per_task():
 
 
 def test_isolated_grid_matches_the_in_process_grid(tmp_path, monkeypatch):
-    from benchmarks.cli import build_parser
+    from stbench.benchmarks.cli import build_parser
 
     suite = write(tmp_path, SMOKE.replace("[full, random, infobatch]", "[full, random]"))
     res = run_suite(suite, out=tmp_path / "iso", quiet=True, report=False, launch={"isolate": True})
@@ -199,7 +199,7 @@ def test_submitit_refuses_bad_combinations(tmp_path):
 
 def test_submitit_job_with_two_tasks_is_one_ddp_run(tmp_path):
     """tasks_per_job: 2 -> each job's two tasks are the two DDP ranks of its cell (gloo here)."""
-    from benchmarks.engine import train
+    from stbench.benchmarks.engine import train
 
     # dropout 0 and 100 kept windows (divisible by 2): the DDP run equals one process
     text = (SMOKE.replace("[full, random, infobatch]", "[random]").replace("max_steps: 300", "max_steps: 308")
@@ -221,7 +221,7 @@ def test_submitit_job_with_two_tasks_is_one_ddp_run(tmp_path):
 
 def test_slurm_example_suite_submits_one_array(tmp_path, monkeypatch):
     """The example suite through the real SLURM executor, with stand-ins for srun/sbatch."""
-    from benchmarks.config import REPO
+    from stbench.benchmarks.config import REPO
 
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

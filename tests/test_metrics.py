@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from datasets.metrics import MaskedMetrics, per_sample_masked_mae, per_sample_sq_error
+from stbench.datasets.metrics import MaskedMetrics, per_sample_masked_mae, per_sample_sq_error
 
 
 def random_batch(B=53, H=12, N=7, seed=0):

@@ -12,12 +12,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from datasets.base import DatasetMeta
-from models import build_model, count_params, model_config
-from models import config as mconfig
-from models.graph import (SUPPORTS, build_supports, grid_adjacency, largest_eigenvalue, scaled_laplacian,
+from stbench.datasets.base import DatasetMeta
+from stbench.models import build_model, count_params, model_config
+from stbench.models import config as mconfig
+from stbench.models.graph import (SUPPORTS, build_supports, grid_adjacency, largest_eigenvalue, scaled_laplacian,
                           transition_matrix)
-from models.layers import Dropout, tod_index
+from stbench.models.layers import Dropout, tod_index
 
 NAMES = ["gwnet", "stgcn", "agcrn", "stid", "staeformer"]
 DROPOUT_KEY = {"gwnet": "dropout", "stgcn": "droprate", "stid": "dropout", "staeformer": "dropout", "agcrn": None}
@@ -455,7 +455,7 @@ def test_model_config_errors(tmp_path, monkeypatch):
 
 
 def _cli(argv):
-    from benchmarks.cli import main
+    from stbench.benchmarks.cli import main
 
     buf, err = io.StringIO(), io.StringIO()
     with redirect_stdout(buf), redirect_stderr(err):

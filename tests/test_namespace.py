@@ -63,7 +63,7 @@ def test_next_to_hugging_face_datasets(tmp_path):
         if os.environ.get("CI") == "true":
             pytest.fail(f"could not install Hugging Face datasets: {r.stderr[-1500:]}")
         pytest.skip(f"Hugging Face datasets not installable here: {r.stderr.strip().splitlines()[-1:]}")
-    r = _run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "-e", str(REPO)])
+    r = _run([str(py), "-m", "pip", "install", "-q", "--no-deps", "-e", str(REPO)])
     assert r.returncode == 0, r.stderr[-2000:]
     r = _run([str(env_dir / "bin" / "stbench"), "list"], cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]

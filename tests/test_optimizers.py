@@ -7,12 +7,12 @@ import pytest
 import torch
 from torch import nn
 
-import models
-from benchmarks.config import ConfigError, StrategySpec, config_hash, pruner_defaults, resolve_run
-from benchmarks.engine import OPTIMIZERS, train
-from benchmarks.optimizers import MUON_SPLITS, MuonAdamW, split_parameters
-from datasets.base import DatasetMeta
-from datasets.metrics import MaskedMetrics
+from stbench import models
+from stbench.benchmarks.config import ConfigError, StrategySpec, config_hash, pruner_defaults, resolve_run
+from stbench.benchmarks.engine import OPTIMIZERS, train
+from stbench.benchmarks.optimizers import MUON_SPLITS, MuonAdamW, split_parameters
+from stbench.datasets.base import DatasetMeta
+from stbench.datasets.metrics import MaskedMetrics
 
 
 def cfg_for(model="stid", epochs=2, **train_over):
@@ -44,7 +44,7 @@ def _meta(n=6):
 
 
 def test_split_rules():
-    from models.config import model_config
+    from stbench.models.config import model_config
 
     stid = models.build_model("stid", _meta(), **model_config("stid", profile="smoke")["params"])
     muon, adamw = split_parameters(stid, "2d")
@@ -79,7 +79,7 @@ def test_muon_adamw_shares_groups_with_the_scheduler():
 
 
 def test_muon_without_matrices_is_an_error():
-    from models.config import model_config
+    from stbench.models.config import model_config
 
     gwnet = models.build_model("gwnet", _meta(), **model_config("gwnet", profile="smoke")["params"])
     with pytest.raises(ValueError, match=r"train\.muon_params '2d_no_embed' gives Muon no parameter of GWNet"):

@@ -20,10 +20,10 @@ import pytest
 import torch
 import yaml
 
-import datasets as D
-from datasets.base import DataError
-from datasets.metrics import MaskedMetrics
-from datasets.registry import SpecError, broken_datasets
+from stbench import datasets as D
+from stbench.datasets.base import DataError
+from stbench.datasets.metrics import MaskedMetrics
+from stbench.datasets.registry import SpecError, broken_datasets
 
 REAL = pytest.mark.realdata  # reads the shared data root (a skip fails under CI=true)
 
@@ -341,7 +341,7 @@ def test_edge_list_and_matrix_graphs(reg, los):
 
 @REAL
 def test_complete_and_none_graphs(reg, los):
-    from models import build_model
+    from stbench.models import build_model
 
     _los_wide(reg, los, "LOS-C", {"kind": "complete"})
     adj = reg.load("LOS-C").adj
@@ -544,7 +544,7 @@ def test_glob_parts_errors(reg):
 
 # ----------------------------------------------------------------------------- data check, --dataset-config
 def _cli(argv):
-    from datasets.cli import add_data_commands
+    from stbench.datasets.cli import add_data_commands
 
     p = argparse.ArgumentParser()
     add_data_commands(p.add_subparsers())
@@ -588,7 +588,7 @@ def test_graph_helpers_match_torch_geometric_where_defined():
     """models/graph.py keeps its numpy supports (faster, see its docstring); they equal
     torch-geometric's on loop-free graphs and differ with self-loops, which PyG drops."""
     pyg = pytest.importorskip("torch_geometric.utils")
-    from models.graph import sym_norm_laplacian, transition_matrix
+    from stbench.models.graph import sym_norm_laplacian, transition_matrix
 
     rng = np.random.default_rng(0)
     a = (rng.random((30, 30)) < 0.2) * rng.random((30, 30))

@@ -23,9 +23,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-import benchmarks.engine as engine
-from benchmarks.config import StrategySpec, pruner_defaults, resolve_run
-from pruning import IndexedDataset, PrunedSampler, indexed_collate, make_pruner
+from stbench.benchmarks import engine as engine
+from stbench.benchmarks.config import StrategySpec, pruner_defaults, resolve_run
+from stbench.pruning import IndexedDataset, PrunedSampler, indexed_collate, make_pruner
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "own_loop.py"
@@ -62,7 +62,7 @@ def same_rng_state(a: tuple, b: tuple) -> bool:
 
 
 def series_context(max_steps: int = 300) -> tuple:
-    import datasets
+    from stbench import datasets
     data = datasets.load_windowed("SYNTHETIC", max_steps=max_steps)
     return data.num_windows("train"), data.train_context()
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.config import load_suite
-from benchmarks.runner import run_suite
+from stbench.benchmarks.config import load_suite
+from stbench.benchmarks.runner import run_suite
 
 REPO = Path(__file__).resolve().parents[1]
 SUITE = REPO / "configs" / "suites" / "paper_stprune.yaml"
@@ -14,7 +14,7 @@ LABELS = {"full", "random", "rs2", "stprune-b", "infobatch", "stprune"}
 
 
 def test_dry_run_lists_every_cell_and_the_missing_files(tmp_path, capsys, monkeypatch):
-    import benchmarks.runner as runner
+    from stbench.benchmarks import runner as runner
 
     seen = {}
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from datasets.base import DataError, RawSeries
-from datasets.protocol import WindowedData, split_counts, time_features
+from stbench.datasets.base import DataError, RawSeries
+from stbench.datasets.protocol import WindowedData, split_counts, time_features
 
 
 def make_raw(T=300, N=5, start="2012-03-01T00:00", step_min=5, seed=0, null_value=0.0, values=None):

@@ -12,12 +12,12 @@ import pytest
 import torch
 import yaml
 
-from pruning import PRUNERS, PruneContext, build_pruner
-from pruning.complexity import (TAU, NodeStats, complexity_scores, complexity_terms,
+from stbench.pruning import PRUNERS, PruneContext, build_pruner
+from stbench.pruning.complexity import (TAU, NodeStats, complexity_scores, complexity_terms,
                                 graph_total_variation, rank01)
-from pruning.infobatch import below_mean
-from pruning.schedule import anneal_epoch, param_names, ratio_at
-from pruning.stationarity import quantile_strata, stationarity_stat
+from stbench.pruning.infobatch import below_mean
+from stbench.pruning.schedule import anneal_epoch, param_names, ratio_at
+from stbench.pruning.stationarity import quantile_strata, stationarity_stat
 
 REPO = Path(__file__).resolve().parents[1]
 NAMES = PRUNERS.names()

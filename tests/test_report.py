@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.report import (
+from stbench.benchmarks.report import (
     METRIC_COLUMNS, REQUIRED_COLUMNS, build_report_data, load_results, ordered_strategies, write_report,
 )
-from benchmarks.report_figures import DPI, EXTRA_COLOURS, STRATEGY_COLOURS, WIDTH, pareto_front, strategy_colour
-from benchmarks.report_tables import TABLE_COLUMNS, inrun_efficiency, tail_gain_pct, tail_trend_pct
+from stbench.benchmarks.report_figures import DPI, EXTRA_COLOURS, STRATEGY_COLOURS, WIDTH, pareto_front, strategy_colour
+from stbench.benchmarks.report_tables import TABLE_COLUMNS, inrun_efficiency, tail_gain_pct, tail_trend_pct
 
 DATASETS = {"dsA": 1.0, "dsB": 5.0}
 MODELS = ("m1", "m2")

@@ -24,12 +24,12 @@ import pandas as pd
 import pytest
 from scipy import stats as sstats
 
-from benchmarks import stats
-from benchmarks.report import REQUIRED_COLUMNS, build_report_data, load_results, write_report
-from benchmarks.report_budget import (
+from stbench.benchmarks import stats
+from stbench.benchmarks.report import REQUIRED_COLUMNS, build_report_data, load_results, write_report
+from stbench.benchmarks.report_budget import (
     TAU_MAX, budget_table, performance_profile, time_to_target, tta_rows,
 )
-from benchmarks.report_figures import DPI, WIDTH
+from stbench.benchmarks.report_figures import DPI, WIDTH
 
 E, N = 8, 100
 SEEDS = (0, 1, 2)

@@ -19,15 +19,15 @@ import numpy as np
 import pytest
 import yaml
 
-import datasets as D
-import datasets.download as dl
-from benchmarks.compare import compare_dirs, one_sided_lines, summary_line
-from benchmarks.env import SUITE_PATHS, git_state_now
-from benchmarks.yamlio import YamlError, load_yaml_strict
-from datasets.base import DataError
-from datasets.cli import add_data_commands
-from datasets.identity import dataset_identity, identity_digest
-from datasets.registry import SpecError, UnknownDataset, broken_datasets
+from stbench import datasets as D
+from stbench.datasets import download as dl
+from stbench.benchmarks.compare import compare_dirs, one_sided_lines, summary_line
+from stbench.benchmarks.env import SUITE_PATHS, git_state_now
+from stbench.benchmarks.yamlio import YamlError, load_yaml_strict
+from stbench.datasets.base import DataError
+from stbench.datasets.cli import add_data_commands
+from stbench.datasets.identity import dataset_identity, identity_digest
+from stbench.datasets.registry import SpecError, UnknownDataset, broken_datasets
 
 REPO = Path(__file__).resolve().parents[1]
 TIME5 = {"start": "2012-03-01 00:00", "step_minutes": 5}
@@ -204,7 +204,7 @@ def test_duplicate_yaml_key_names_file_line_and_key(tmp_path, specdir):
 # ----------------------------------------------------------------------------- 3. complete grids
 @pytest.mark.realdata
 def test_grib_cut_at_a_message_boundary_is_an_error(real_data_root, specdir, tmp_path):
-    from datasets.formats_grid import check_grib_complete
+    from stbench.datasets.formats_grid import check_grib_complete
 
     src = real_data_root / GRIB
     if not src.is_file():
@@ -426,7 +426,7 @@ def test_docs_strategy_example_and_determinism_test_survive_the_example_being_ad
     """As if the reader saved the docs' ``hardest`` example as pruning/hardest.py."""
     import re as _re
 
-    from pruning import PRUNERS
+    from stbench.pruning import PRUNERS
 
     spec = importlib.util.spec_from_file_location("_tp", REPO / "tests" / "test_pruners.py")
     tp = importlib.util.module_from_spec(spec)

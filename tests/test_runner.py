@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from benchmarks.config import load_suite
-from benchmarks.runner import execute, run_suite
-from benchmarks.store import RESULT_COLUMNS, ResultsStore
+from stbench.benchmarks.config import load_suite
+from stbench.benchmarks.runner import execute, run_suite
+from stbench.benchmarks.store import RESULT_COLUMNS, ResultsStore
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -81,7 +81,7 @@ def test_rerun_skips_finished(smoke_grid):
 
 
 def test_report_regenerates_identical_tables(smoke_grid):
-    from benchmarks.report import write_report
+    from stbench.benchmarks.report import write_report
     _, out, _ = smoke_grid
     names = ("tables.md", "tables.tex", "summary.csv", "summary.md")
     first = {n: (out / "report" / n).read_bytes() for n in names}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pruning import complexity as C
-from pruning import stationarity as S
+from stbench.pruning import complexity as C
+from stbench.pruning import stationarity as S
 
 
 def _data(T=400, N=37, seed=0):
@@ -56,7 +56,7 @@ def test_graph_edges_by_row_blocks(monkeypatch):
 
 
 def test_perf_scale_runs_on_a_tiny_shape():
-    from benchmarks import perf_scale as ps
+    from stbench.benchmarks import perf_scale as ps
 
     res = ps.measure_scale(shapes={"TINY": 30}, steps=600, models_step=False, gpu_table=False, say=lambda m: None)
     row = res["shapes"]["TINY"]

@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 import yaml
 
-import datasets as D
-from datasets.base import DataError
-from datasets.download import file_sha256
+from stbench import datasets as D
+from stbench.datasets.base import DataError
+from stbench.datasets.download import file_sha256
 
 from conftest import shared_data_root
 
