@@ -199,7 +199,8 @@ def add_engine_commands(sub) -> None:
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("compare", help="do two results directories hold the same metrics for the same runs?",
-                       description="Pair the finished runs of A and B by run id; compare test metrics, best "
+                       description="Pair the finished runs of A and B by identity (identity.json: config + data; "
+                                   "the run id for runs without one); compare test metrics, best "
                                    "epoch, sample passes, steps and the selection digest (not timings). "
                                    "Exit 0 when every common run matches.")
     p.add_argument("a", help="results directory, e.g. results/reproduce_cpu")

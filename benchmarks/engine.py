@@ -67,14 +67,16 @@ LOSSES: Registry = Registry("training loss")
 
 
 @LOSSES.register("sample_mean")
-def _sample_mean_loss(w: torch.Tensor, per: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+def _sample_mean_loss(w: torch.Tensor, per: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """mean_i w_i l_i over the batch (each sample's masked MAE counts once)."""
     return (w * per).mean()
 
 
 @LOSSES.register("pooled")
-def _pooled_loss(w: torch.Tensor, per: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
-    """sum_i w_i l_i c_i / sum_i c_i: BasicTS' masked MAE over the batch (entries count once)."""
+def _pooled_loss(w: torch.Tensor, per: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """sum_i w_i l_i c_i / sum_i c_i, c_i = valid entries of sample i (mask (B, H, N)):
+    BasicTS' masked MAE over the batch (entries count once)."""
+    counts = mask.sum(tuple(range(1, mask.ndim))).to(per.dtype)
     return (w * per * counts).sum() / counts.sum().clamp_min(1.0)
 
 
@@ -257,7 +259,7 @@ def train(cfg: dict, data_root=None, on_epoch: Optional[Callable[[EpochRecord], 
             x, y, m = data.gather("train", b_ids)
             pred = data.scaler.inverse(net(x)[..., 0])
             per = per_sample_masked_mae(pred, y, m)
-            loss = loss_fn(wts[s:s + bs_local], per, m.sum(tuple(range(1, m.ndim))).to(per.dtype))
+            loss = loss_fn(wts[s:s + bs_local], per, m)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if clip:

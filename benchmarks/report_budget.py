@@ -46,7 +46,7 @@ import pandas as pd
 
 from stbench.benchmarks import stats
 from stbench.benchmarks.report import FULL_LABEL, LOAD_SPREAD, ReportData, is_reference_full
-from stbench.benchmarks.report_tables import LOAD_MD, _md_table, escape_md, escape_tex, fmt_number, fmt_ratio, ratio_text
+from stbench.benchmarks.report_tables import LOAD_MD, _md_table, escape_md, escape_tex, fmt_number, fmt_ratio, ratio_text, tex_caption_head
 
 #: the target tolerances of TTA, the default first
 EPSILONS = (0.01, 0.005, 0.02)
@@ -374,10 +374,7 @@ def render_budget_tex(data: ReportData) -> str:
         return "\n".join(out + ["% No budget runs."]) + "\n"
     for key in keys:
         t = budget_table(data, key)
-        p = data.key_parts(key)
-        what = ", ".join(escape_tex(x) for x in (p["dataset"], p["model"], p.get("optimizer", "")) if x)
-        extra = f", workload {escape_tex(p['workload'])}" if p.get("workload") else ""
-        caption = (f"{what} (profile {escape_tex(p['profile'])}{extra}) at equal compute: per budget $b$, "
+        caption = (f"{tex_caption_head(data, key)} at equal compute: per budget $b$, "
                    r"$\Delta$MAE (\%) against full data at $b=1$ and against the full-data control at $b$ "
                    r"(paired by seed; mean and 95\% $t$ interval, `tie' when it contains 0), and the pass "
                    r"and wall-clock speedups against full data at $b=1$.")

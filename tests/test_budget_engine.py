@@ -154,9 +154,11 @@ def test_pooled_loss_formula():
     import torch
     w = torch.tensor([1.0, 2.0, 0.5])
     per = torch.tensor([0.2, 0.4, 1.0])
-    counts = torch.tensor([10.0, 5.0, 0.0])
-    assert float(LOSSES.get("sample_mean")(w, per, counts)) == pytest.approx((0.2 + 0.8 + 0.5) / 3)
-    assert float(LOSSES.get("pooled")(w, per, counts)) == pytest.approx((0.2 * 10 + 0.8 * 5) / 15)
+    mask = torch.zeros(3, 5, 2, dtype=torch.bool)  # valid entries per sample: 10, 5, 0
+    mask[0] = True
+    mask[1, :, 0] = True
+    assert float(LOSSES.get("sample_mean")(w, per, mask)) == pytest.approx((0.2 + 0.8 + 0.5) / 3)
+    assert float(LOSSES.get("pooled")(w, per, mask)) == pytest.approx((0.2 * 10 + 0.8 * 5) / 15)
 
 
 def test_pooled_loss_trains(tmp_path):
