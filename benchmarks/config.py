@@ -88,6 +88,7 @@ DATASET_DEFAULTS: Dict[str, Any] = {
     "max_steps": None,
     "scaler_ignore_null": False,
     "mape_min_target": 0.0,
+    "train_fraction": 1.0,   # data-scale experiments: train on the last part of the training windows
 }
 
 # key -> accepted python types (None allowed where listed)
@@ -101,6 +102,7 @@ TRAIN_TYPES = {
 DATASET_TYPES = {
     "in_steps": (int,), "out_steps": (int,), "split": (list, type(None)),
     "max_steps": (int, type(None)), "scaler_ignore_null": (bool,), "mape_min_target": (float, int),
+    "train_fraction": (float, int),
 }
 OVERRIDE_KEYS = ("train", "dataset", "model_params", "strategy_params")
 AXIS_KEYS = ("datasets", "models", "strategies", "ratios", "budgets", "seeds")
@@ -111,7 +113,7 @@ STRATEGY_KEYS = ("name", "label", "ratio", "ratios", "budget", "budgets", "param
 #: config keys added after runs were first committed, with the value that reproduces the
 #: behaviour before them: left out of the identity while they hold it (so old ids stay valid)
 IDENTITY_NEUTRAL = {("train", "loss"): "sample_mean", ("strategy", "params", "budgeted"): False,
-                    ("dataset", "mape_min_target"): 0.0,
+                    ("dataset", "mape_min_target"): 0.0, ("dataset", "train_fraction"): 1.0,
                     ("train", "nesterov"): False, ("train", "muon_params"): "2d",
                     ("train", "muon_momentum"): 0.95, ("train", "muon_adjust_lr"): "match_rms_adamw",
                     # STGCN's LayerNorm eps before the key existed (torch's default); the model
@@ -573,6 +575,8 @@ def check_ranges(train: dict, ds: dict, where: str) -> None:
     ms = train["milestones"]
     if not all(isinstance(m, int) and not isinstance(m, bool) and m >= 1 for m in ms):
         raise ConfigError(f"{where}: train.milestones must be a list of epochs (integers >= 1), got {ms!r}")
+    if not 0 < ds.get("train_fraction", 1.0) <= 1:
+        raise ConfigError(f"{where}: dataset.train_fraction must be in (0, 1], got {ds['train_fraction']!r}")
     if ds.get("mape_min_target", 0.0) < 0:
         raise ConfigError(f"{where}: dataset.mape_min_target must be >= 0, got {ds['mape_min_target']!r}")
     if train["loss"] not in LOSSES:

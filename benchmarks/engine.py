@@ -171,7 +171,8 @@ def build_run(cfg: dict, data_root=None, data=None):
     data = data or datasets.load_windowed(dcfg["name"], data_root=data_root, in_steps=dcfg["in_steps"],
                                   out_steps=dcfg["out_steps"], split=dcfg["split"],
                                   max_steps=dcfg["max_steps"],
-                                  scaler_ignore_null=dcfg["scaler_ignore_null"])
+                                  scaler_ignore_null=dcfg["scaler_ignore_null"],
+                                  train_fraction=dcfg.get("train_fraction", 1.0))
     model = models.build_model(cfg["model"]["name"], data.meta, **cfg["model"]["params"])
     tc = data.train_context()
     ctx = PruneContext(n=data.num_windows("train"), epochs=run_schedule(cfg)[0], seed=cfg["seed"],

@@ -5,7 +5,7 @@ Public entry points::
     load_raw(name, data_root=None) -> RawSeries
     load_spec(spec, data_root=None) -> RawSeries   (a validated YAML, registered or not)
     load_windowed(name, data_root=None, in_steps=12, out_steps=12, split=None,
-                  max_steps=None, scaler_ignore_null=False) -> WindowedData
+                  max_steps=None, scaler_ignore_null=False, train_fraction=1.0) -> WindowedData
     dataset_names(), broken_datasets(), dataset_spec(name), resolve_data_root(cli=None),
     dataset_present(name, root), file_sha256(path)
     dataset_identity(name, data_root=None) -> {"spec": ..., "files": {rel path: sha256}}
@@ -93,8 +93,10 @@ def truncate(raw: RawSeries, max_steps: Optional[int]) -> RawSeries:
 
 def load_windowed(name: str, data_root: Optional[str | os.PathLike] = None, in_steps: int = 12,
                   out_steps: int = 12, split: Optional[Sequence[float]] = None,
-                  max_steps: Optional[int] = None, scaler_ignore_null: bool = False) -> WindowedData:
-    """``load_raw`` + the protocol (split None = the data set's YAML default)."""
+                  max_steps: Optional[int] = None, scaler_ignore_null: bool = False,
+                  train_fraction: float = 1.0) -> WindowedData:
+    """``load_raw`` + the protocol (split None = the data set's YAML default; ``train_fraction``
+    < 1 keeps the last part of the training windows, ``protocol.keep_last_fraction``)."""
     raw = truncate(load_raw(name, data_root), max_steps)
     if split is not None and "split_anchors" in raw.extra:
         raise DataError(f"{raw.name}: its windows come from its index files (explicit split); "
@@ -104,4 +106,4 @@ def load_windowed(name: str, data_root: Optional[str | os.PathLike] = None, in_s
 
     raw = refit_for_protocol(raw, in_steps, out_steps, ratios)
     return WindowedData(raw, in_steps=in_steps, out_steps=out_steps, split=ratios,
-                        scaler_ignore_null=scaler_ignore_null)
+                        scaler_ignore_null=scaler_ignore_null, train_fraction=train_fraction)

@@ -51,6 +51,20 @@ def split_counts(num_windows: int, ratios: Sequence[float]) -> tuple[int, int, i
     return n_train, n_val, n_test
 
 
+def keep_last_fraction(train_starts: np.ndarray, fraction: float, name: str = "data set") -> np.ndarray:
+    """The last ``ceil(fraction n)`` of ``n`` training windows (``dataset.train_fraction``).
+
+    Data-scale experiments train on the most recent part of the training span with the
+    same validation and test windows, scaler and graph as the full run (both fitted on the
+    whole training span), so runs of different sizes differ only in the windows trained on.
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise DataError(f"{name}: dataset.train_fraction must be in (0, 1], got {fraction!r}")
+    n = len(train_starts)
+    k = max(1, int(np.ceil(fraction * n - 1e-9)))
+    return train_starts[n - k:]
+
+
 def starts_from_anchors(anchors: Dict[str, np.ndarray], num_steps: int, in_steps: int, out_steps: int,
                         name: str) -> Dict[str, np.ndarray]:
     """Explicit windows: anchor t (the last input step, LargeST's idx_*.npy) -> start t - P + 1.
@@ -102,7 +116,8 @@ class WindowedData:
     """
 
     def __init__(self, raw: RawSeries, in_steps: int = 12, out_steps: int = 12,
-                 split: Sequence[float] = (0.7, 0.1, 0.2), scaler_ignore_null: bool = False):
+                 split: Sequence[float] = (0.7, 0.1, 0.2), scaler_ignore_null: bool = False,
+                 train_fraction: float = 1.0):
         raw.validate()
         T, N = raw.values.shape
         self.raw = raw
@@ -139,6 +154,9 @@ class WindowedData:
         mean = float(fit[fit_ok].mean(dtype=np.float64))
         std = float(fit[fit_ok].std(dtype=np.float64))
         self.scaler = Scaler(mean, std if std > 0 else 1.0)
+        self.train_fraction = float(train_fraction)
+        if self.train_fraction != 1.0:  # after the scaler: it and the graph keep the whole training span
+            self.starts["train"] = keep_last_fraction(self.starts["train"], self.train_fraction, raw.name)
         z = np.where(np.isfinite(values), self.scaler.transform(values), 0.0).astype(np.float32)
         tod, dow = time_features(raw.timestamps)
         feats = np.empty((T, N, 3), dtype=np.float32)

@@ -133,3 +133,29 @@ def test_train_context_and_dataset_batches():
     assert batch["x"].shape == (3, 12, 3, 3) and batch["index"].tolist() == [0, 1, 2]
     one = ds[1]
     torch.testing.assert_close(one["x"], batch["x"][1])
+
+
+@pytest.mark.parametrize("fraction", [0.125, 0.25, 0.5, 1.0])
+def test_train_fraction_keeps_the_last_windows_and_nothing_else(fraction):
+    """Data-scale runs train on the last ceil(f n) training windows; validation, test,
+    scaler and graph are those of the whole training span."""
+    full = WindowedData(make_raw(T=400))
+    part = WindowedData(make_raw(T=400), train_fraction=fraction)
+    n = full.num_windows("train")
+    k = int(np.ceil(fraction * n))
+    assert part.num_windows("train") == k
+    np.testing.assert_array_equal(part.starts["train"], full.starts["train"][n - k:])
+    for split in ("val", "test"):
+        np.testing.assert_array_equal(part.starts[split], full.starts[split])
+    assert (part.scaler.mean, part.scaler.std) == (full.scaler.mean, full.scaler.std)
+    torch.testing.assert_close(part.series, full.series)
+    ctx = part.train_context()
+    np.testing.assert_array_equal(ctx["starts"], part.starts["train"])
+    x, y, _ = part.gather("train", [0])
+    torch.testing.assert_close(x, full.gather("train", [n - k])[0])
+
+
+@pytest.mark.parametrize("fraction", [0.0, -0.5, 1.5])
+def test_train_fraction_out_of_range_is_an_error(fraction):
+    with pytest.raises(DataError, match="train_fraction"):
+        WindowedData(make_raw(T=400), train_fraction=fraction)
