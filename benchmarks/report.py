@@ -14,6 +14,8 @@ Output of :func:`write_report` (default ``DIR/report``)::
                                   and the machine-load check of each table
     budget.md, budget.tex         per workload with budget runs: accuracy at equal compute
                                   (benchmarks/report_budget.py)
+    budget_summary.md             with budget runs: best per budget, saving without loss, vs control
+                                  (benchmarks/report_summary.py)
     tta.md                        time (train seconds, sample passes) to a target validation MAE
     profile.md                    performance profile of every setting over the workloads
     figures/*.png, figures/*.pdf  see benchmarks/report_figures.py
@@ -68,7 +70,7 @@ NUMERIC_COLUMNS = ("ratio", "seed", "params") + METRIC_COLUMNS + (
 REQUIRED_COLUMNS = TEXT_COLUMNS + NUMERIC_COLUMNS
 #: columns appended by newer stores; a file without them reads them as empty
 OPTIONAL_TEXT_COLUMNS = ("optimizer", "workload", "value_scale", "finished_at")
-OPTIONAL_NUMERIC_COLUMNS = ("budget", "budget_reached", "reference_epochs", "wape")
+OPTIONAL_NUMERIC_COLUMNS = ("budget", "budget_reached", "reference_epochs", "wape", "train_fraction")
 OPTIONAL_COLUMNS = OPTIONAL_TEXT_COLUMNS + OPTIONAL_NUMERIC_COLUMNS
 #: a table / figure panel is one of these (the base key; see ReportData.table_key)
 TABLE_KEY = ("dataset", "model", "profile")
@@ -154,11 +156,14 @@ def sort_runs(df: pd.DataFrame) -> pd.DataFrame:
         return df.reset_index(drop=True)
     rank = {s: i for i, s in enumerate(ordered_strategies(df))}
     b1, b2 = _budget_order(df)
-    key = df.assign(_rank=df["strategy"].map(rank), _b1=b1, _b2=b2)
+    key = df.assign(_rank=df["strategy"].map(rank), _b1=b1, _b2=b2,
+                    _tf=-df["train_fraction"].fillna(1.0) if "train_fraction" in df.columns else 0.0)
     extra = [c for c in WORKLOAD_COLUMNS if c in df.columns]
+    if extra and extra[-1] == "workload":  # data-scale workloads: the whole training span first
+        extra.insert(len(extra) - 1, "_tf")
     key = key.sort_values(["dataset", "model", "profile"] + extra + ["_rank", "_b1", "_b2", "ratio", "seed",
                                                                      "run_id"], kind="mergesort")
-    return key.drop(columns=["_rank", "_b1", "_b2"]).reset_index(drop=True)
+    return key.drop(columns=["_rank", "_b1", "_b2", "_tf"]).reset_index(drop=True)
 
 
 def read_results(results_dir) -> Tuple[pd.DataFrame, frozenset]:
@@ -336,11 +341,16 @@ def sort_runs_like(summary: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
         return summary
     rank = {s: i for i, s in enumerate(ordered_strategies(runs))}
     b1, b2 = _budget_order(summary)
-    key = summary.assign(_rank=summary["strategy"].map(rank), _b1=b1, _b2=b2)
+    tf = 0.0
+    if "workload" in summary.columns and "train_fraction" in runs.columns:
+        tf = -summary["workload"].map(runs.groupby("workload")["train_fraction"].first()).fillna(1.0)
+    key = summary.assign(_rank=summary["strategy"].map(rank), _b1=b1, _b2=b2, _tf=tf)
     extra = [c for c in WORKLOAD_COLUMNS if c in summary.columns]
+    if extra and extra[-1] == "workload":  # data-scale workloads: the whole training span first
+        extra.insert(len(extra) - 1, "_tf")
     key = key.sort_values(["dataset", "model", "profile"] + extra + ["_rank", "_b1", "_b2", "ratio"],
                           kind="mergesort")
-    return key.drop(columns=["_rank", "_b1", "_b2"]).reset_index(drop=True)
+    return key.drop(columns=["_rank", "_b1", "_b2", "_tf"]).reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------- the data of a report
@@ -388,17 +398,30 @@ class ReportData:
     def key_parts(self, key: tuple) -> Dict[str, str]:
         return {col: str(v) for col, v in zip(self.table_key, key)}
 
+    def train_part(self, key: tuple) -> str:
+        """``last 1/8 of the training windows`` for a data-scale workload (train_fraction < 1), else ''."""
+        if "train_fraction" not in self.present:
+            return ""
+        f = self.select(self.runs, key)["train_fraction"].dropna()
+        if f.empty or float(f.iloc[0]) >= 1.0:
+            return ""
+        frac = float(f.iloc[0])
+        inv = 1.0 / frac
+        return f"last {f'1/{inv:.0f}' if abs(inv - round(inv)) < 1e-9 else f'{frac:g}'} of the training windows"
+
     def title(self, key: tuple) -> str:
-        """``dataset · model (profile p)``, with `` · optimizer`` and ``, workload w`` when known."""
+        """``dataset · model (profile p)``, with `` · optimizer``, `` · last 1/k of the training
+        windows`` and ``, workload w`` when known."""
         p = self.key_parts(key)
-        head = " · ".join(x for x in (p["dataset"], p["model"], p.get("optimizer", "")) if x)
+        head = " · ".join(x for x in (p["dataset"], p["model"], p.get("optimizer", ""), self.train_part(key)) if x)
         tail = ", ".join([f"profile {p['profile']}"] + ([f"workload {p['workload']}"] if p.get("workload") else []))
         return f"{head} ({tail})"
 
     def short_title(self, key: tuple) -> str:
-        """Figure title: ``dataset · model (profile)`` plus the optimizer when known."""
+        """Figure title: ``dataset · model (profile)`` plus the optimizer and training part when known."""
         p = self.key_parts(key)
-        head = " · ".join(x for x in (p["dataset"], p["model"], p.get("optimizer", "")) if x)
+        head = " · ".join(x for x in (p["dataset"], p["model"], p.get("optimizer", ""),
+                                      self.train_part(key).replace(" of the training windows", " of train")) if x)
         return f"{head} ({p['profile']})"
 
     def name_key(self, key: tuple) -> tuple:
@@ -524,7 +547,7 @@ def write_report(results_dir, out_dir=None, figures: bool = True) -> Dict[str, P
     removed. Every text output is byte-identical for the same results.csv (and curve
     files) whatever its row and column order.
     """
-    from stbench.benchmarks import report_budget, report_figures, report_tables
+    from stbench.benchmarks import report_budget, report_figures, report_summary, report_tables
 
     data = build_report_data(results_dir)
     out = Path(out_dir) if out_dir is not None else Path(results_dir) / "report"
@@ -539,6 +562,10 @@ def write_report(results_dir, out_dir=None, figures: bool = True) -> Dict[str, P
         "efficiency.md": report_tables.render_efficiency_md(data),
     }
     texts.update(report_budget.render_all(data))
+    texts.update(report_summary.render_all(data))
+    stale = out / "budget_summary.md"
+    if "budget_summary.md" not in texts and stale.is_file():  # an earlier report's, now without budget runs
+        stale.unlink()
     for name, text in texts.items():
         written[name] = _write_text(out / name, text)
     drawn = report_figures.write_figures(data, out / "figures") if figures else None

@@ -77,7 +77,7 @@ class Setting:
     @property
     def label(self) -> str:
         if self.has_budget:
-            return f"{self.strategy} b={self.budget:g}"
+            return f"{self.strategy} b={budget_text(self.budget)}"
         if self.strategy == FULL_LABEL:
             return FULL_LABEL
         return f"{self.strategy} r={self.ratio:g}"
@@ -101,6 +101,11 @@ def per_seed(runs: pd.DataFrame, col: str) -> Dict[int, float]:
 def budget_keys(data: ReportData) -> List[tuple]:
     """Workloads with at least one finished budget run."""
     return [k for k in data.table_keys() if data.select(data.finished, k)["budget"].notna().any()]
+
+
+def budget_text(budget: float) -> str:
+    """A budget to three significant digits (2/3 written 0.666667 -> '0.667')."""
+    return f"{budget:.3g}"
 
 
 def speedup_text(budget: float) -> str:
@@ -247,7 +252,7 @@ def _best_lines(table: BudgetTable, controls: Dict[float, Dict[int, float]]) -> 
         if not cands:
             continue
         name, cell = min(cands, key=lambda nc: (nc[1].mae, nc[0] != FULL_LABEL, nc[0]))
-        head = f"b = {b:g} ({speedup_text(b)}): "
+        head = f"b = {budget_text(b)} ({speedup_text(b)}): "
         tail = f" Missed this budget, not ranked: {', '.join(over)}." if over else ""
         if name == FULL_LABEL:
             what = "full data at budget 1 (the reference)" if b == 1.0 else "the full-data control (shortened schedule)"
@@ -299,7 +304,7 @@ def _native_body(table: BudgetTable) -> List[List[str]]:
     """Unescaped cells of the native rows."""
     body = []
     for s, c in table.native:
-        ctrl = f"{c.control_budget:g}" if math.isfinite(c.control_budget) else "-"
+        ctrl = budget_text(c.control_budget) if math.isfinite(c.control_budget) else "-"
         body.append([s.strategy, fmt_ratio(s.ratio), str(c.n), fmt_number(c.reached, 3),
                      f"{1.0 / c.reached:.2f}×" if c.reached > 0 else "", stats.fmt_interval(c.vs_ref),
                      ctrl, stats.fmt_interval(c.vs_ctrl), fmt_number(c.pass_x, 2), fmt_number(c.wall_x, 2)])
@@ -334,7 +339,7 @@ def render_budget_md(data: ReportData) -> str:
         lines += [f"## {data.title(key)}", ""]
         header, align = ["Strategy", "n"], ["---", "---:"]
         for b in t.budgets:
-            tag = f"b={b:g} ({speedup_text(b)})"
+            tag = f"b={budget_text(b)} ({speedup_text(b)})"
             header += [f"{tag} vs full@1 (%)", f"{tag} vs control (%)", f"{tag} Pass ×", f"{tag} Wall ×"]
             align += ["---:"] * 4
         body = []
@@ -358,7 +363,7 @@ def render_budget_md(data: ReportData) -> str:
         if not t.reference_seeds:
             notes.append("No full-data run at budget 1: every dMAE and speedup is blank.")
         if t.no_control:
-            notes.append("No full-data control at budget(s) " + ", ".join(f"{b:g}" for b in t.no_control)
+            notes.append("No full-data control at budget(s) " + ", ".join(budget_text(b) for b in t.no_control)
                          + ": dMAE vs control blank there.")
         lines += [f"- {n}" for n in notes] + ([""] if notes else [])
         if t.best:
@@ -382,7 +387,7 @@ def render_budget_tex(data: ReportData) -> str:
         rules = []
         col = 3
         for b in t.budgets:
-            groups.append(rf"\multicolumn{{4}}{{c}}{{$b={b:g}$ ({_tex(speedup_text(b))})}}")
+            groups.append(rf"\multicolumn{{4}}{{c}}{{$b={budget_text(b)}$ ({_tex(speedup_text(b))})}}")
             rules.append(rf"\cmidrule(lr){{{col}-{col + 3}}}")
             col += 4
         header = ["Strategy", "$n$"] + [r"vs full@1", "vs ctrl", "Pass", "Wall"] * len(t.budgets)
@@ -576,7 +581,7 @@ def render_tta_md(data: ReportData) -> str:
             for r in rows:
                 s = r.setting
                 cells = [escape_md(s.strategy), ratio_text(s.strategy, s.ratio, s.budget)]
-                cells += [f"{s.budget:g}" if s.has_budget else "-"] if with_budget else []
+                cells += [budget_text(s.budget) if s.has_budget else "-"] if with_budget else []
                 test = [t.test_mae for t in r.tta.values() if t.reached and math.isfinite(t.test_mae)]
                 cells += [str(r.n), f"{r.reached}/{r.n}", _tta_value(r, "passes", 0), _tta_value(r, "seconds", 1),
                           _speed_text(r, "passes"), _speed_text(r, "seconds"),

@@ -47,6 +47,8 @@ RESULT_COLUMNS = [
     "budget", "budget_reached", "reference_epochs", "optimizer", "workload", "value_scale", "wape",
     "finished_at",
 ]
+#: written only when some run uses them (so the files of stores without them keep their bytes)
+SPARSE_COLUMNS = {"train_fraction": 1.0}
 CURVE_COLUMNS = ["epoch", "wall_seconds", "train_seconds", "eval_seconds", "pruner_seconds",
                  "train_loss", "val_mae", "kept_fraction", "sample_passes", "steps", "lr"]
 #: test metrics of the epoch's weights, written on the epochs where validation improved
@@ -235,6 +237,7 @@ class ResultsStore:
                 "budget": cfg["strategy"].get("budget"), "optimizer": cfg["train"]["optimizer"],
                 "workload": workload_signature(cfg) + data_tag(self.identity(d.name)),
                 "value_scale": value_scale(cfg["dataset"]["name"]),
+                "train_fraction": cfg["dataset"].get("train_fraction", 1.0),
             }
             if (d / "metrics.json").exists():
                 m = json.loads((d / "metrics.json").read_text())
@@ -260,5 +263,8 @@ class ResultsStore:
 
     def write_results_csv(self) -> Path:
         path = self.root / "results.csv"
-        atomic_write_text(path, csv_text(self.rows(), RESULT_COLUMNS))
+        rows = self.rows()
+        sparse = [c for c, neutral in SPARSE_COLUMNS.items()
+                  if any(float(r.get(c) or neutral) != neutral for r in rows)]
+        atomic_write_text(path, csv_text(rows, RESULT_COLUMNS + sparse))
         return path

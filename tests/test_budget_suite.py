@@ -72,3 +72,24 @@ def test_train_fraction_is_range_checked_and_neutral_at_one(tmp_path):
     assert half.hash != base.hash
     with pytest.raises(ConfigError, match="train_fraction"):
         _suite(tmp_path, "dataset: {train_fraction: 1.5}\n")
+
+
+def test_train_fraction_runs_and_gets_a_results_column_only_when_used(tmp_path):
+    import pandas as pd
+
+    from stbench.benchmarks.runner import run_suite
+
+    base = ("name: t\nprofile: smoke\ndatasets: [SYNTHETIC]\nmodels: [stid]\nstrategies: [full]\n"
+            "ratios: [0.5]\nseeds: [0]\ntrain: {epochs: 1, batch_size: 64}\n")
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(base + "dataset: {max_steps: 400}\n")
+    run_suite(plain, out=tmp_path / "a", quiet=True, report=False)
+    assert "train_fraction" not in pd.read_csv(tmp_path / "a" / "results.csv").columns
+    scaled = tmp_path / "scaled.yaml"
+    scaled.write_text(base + "experiments:\n  - {name: all, dataset: {max_steps: 400}}\n"
+                      "  - {name: quarter, dataset: {max_steps: 400, train_fraction: 0.25}}\n")
+    run_suite(scaled, out=tmp_path / "b", quiet=True, report=False)
+    df = pd.read_csv(tmp_path / "b" / "results.csv").sort_values("train_fraction")
+    assert list(df["train_fraction"]) == [0.25, 1.0]
+    n_all, n_quarter = df["full_sample_passes"].iloc[1], df["full_sample_passes"].iloc[0]
+    assert n_quarter == -(-n_all // 4)    # ceil(n / 4) windows, one epoch

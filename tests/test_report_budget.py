@@ -534,3 +534,61 @@ def test_old_format_results_without_the_new_columns(tmp_path):
     assert "figures/tta_dsa_m1_cpu.png" in out and "figures/val_curve_dsa_m1_cpu.png" in out
     index = out["index.md"].read_text(encoding="utf-8")
     assert "- budget_accuracy for all workloads: no budget runs in this results directory" in index
+
+
+# ----------------------------------------------------------------------------- budget_summary.md
+def _cell(mean, lo, hi, n=3, mae=1.0, missed=0):
+    from stbench.benchmarks.report_budget import Cell
+    iv = stats.Interval(mean, lo, hi, n)
+    return Cell(n=n, mae=mae, vs_ref=iv, vs_ctrl=stats.EMPTY, pass_x=1.0, wall_x=1.0, reached=0.5, missed=missed)
+
+
+def test_saving_without_loss_stops_at_the_first_budget_that_fails():
+    from stbench.benchmarks.report_summary import affordable
+    rows = [("full", {0.5: _cell(0.5, -0.2, 1.2), 0.25: _cell(3.0, 2.0, 4.0), 0.125: _cell(0.1, -1, 1)}),
+            ("random", {0.5: _cell(1.0, 0.5, 1.5), 0.25: _cell(0.4, -0.1, 0.9), 0.125: _cell(2, 1, 3)}),
+            ("rs2", {0.5: _cell(-1.0, -1.5, -0.5), 0.25: _cell(0.0, -0.5, 0.5, missed=1),
+                     0.125: _cell(0.0, -0.5, 0.5, n=1)})]
+    budgets = [0.5, 0.25, 0.125]
+    # control: ties at 0.5, worse at 0.25 -> 2x, although it ties again at 0.125
+    assert affordable(rows, budgets, lambda n: n == "full") == (0.5, ["full"])
+    # pruners: rs2 better at 0.5; at 0.25 rs2 missed its budget, random ties; nothing at 0.125
+    assert affordable(rows, budgets, lambda n: n != "full") == (0.25, ["random"])
+    # any setting: full or rs2 at 0.5, random at 0.25, full again at 0.125
+    assert affordable(rows, budgets, lambda n: True) == (0.125, ["full"])
+    # worse at the largest budget: none
+    assert math.isnan(affordable(rows[1:2], budgets, lambda n: True)[0])
+
+
+def test_budget_summary_best_per_budget_and_counts(report):
+    text = report["budget_summary.md"].read_text()
+    best = {r["Workload"]: r for r in md_rows(section(text, "Best setting per budget"))}
+    a = best[TITLE_A]
+    # b = 0.5: rs2 has the lowest MAE (offsets 0.5/0.6/0.4 %), worse than full@1, better than the control
+    assert a["b=0.5 (2×)"].startswith("rs2 +0.50 [") and a["b=0.5 (2×)"].endswith("better vs control")
+    # b = 0.25: stprune-b is lower still but seed 1 missed its budget: the control is best
+    assert a["b=0.25 (4×)"].startswith("control +4.00 [")
+    assert a["n (train)"] == "100" and a["full@1 MAE"] == f"{np.mean(list(REF.values())):.3f}"
+    saving = {r["Workload"]: r for r in md_rows(section(text, "Saving without loss"))}
+    assert saving[TITLE_A]["Control"] == "-" and saving[TITLE_A]["Budgets run"] == "0.5, 0.25"
+    counts = {r["Strategy"]: r for r in md_rows(section(text, "Against the control, per strategy"))}
+    # per workload: rs2 better at 0.5 (-0.5 % each seed), at 0.25 (+0.5/-0.5/+0.5) a tie
+    assert counts["rs2"]["Better"] == "2" and counts["stprune-b"]["Missed"] == "2"
+
+
+def test_budget_summary_only_with_budget_runs(tmp_path):
+    rows = [{**r, "budget": ""} for r in grid_rows() if r["budget"] in ("", "1") and r["strategy"] != "infobatch"]
+    out = write_report(write_dir(tmp_path / "res", rows), figures=False)
+    assert "budget_summary.md" not in out and not (tmp_path / "res" / "report" / "budget_summary.md").exists()
+
+
+def test_train_fraction_titles_and_order(tmp_path):
+    rows = [r for r in grid_rows() if r["dataset"] == "dsA"]
+    small = [{**r, "run_id": r["run_id"] + "-f8", "workload": "0000dddd", "train_fraction": 0.125,
+              "full_sample_passes": r["full_sample_passes"] / 8, "sample_passes": r["sample_passes"] / 8}
+             for r in rows]
+    d = build_report_data(write_dir(tmp_path / "res", [{**r, "train_fraction": 1.0} for r in rows] + small))
+    keys = d.table_keys()
+    assert [k[-1] for k in keys] == ["aaaa1111", "0000dddd"]    # the whole span first, whatever the hash
+    assert d.title(keys[1]) == "dsA · m1 · adam · last 1/8 of the training windows (profile cpu, workload 0000dddd)"
+    assert d.title(keys[0]) == TITLE_A
