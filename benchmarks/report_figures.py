@@ -100,7 +100,7 @@ def _ratio_styles(ratios: Sequence[float]) -> Dict[float, Tuple[str, str]]:
 
 def setting_tag(ratio: float, budget: float = float("nan")) -> str:
     """``b=0.5`` for a budget run, ``r=0.3`` for a ratio run."""
-    return f"b={budget:g}" if budget is not None and math.isfinite(budget) else f"r={ratio:g}"
+    return f"b={budget:.3g}" if budget is not None and math.isfinite(budget) else f"r={ratio:g}"
 
 
 def _series_label(strategy: str, ratio: float, budget: float = float("nan")) -> str:
