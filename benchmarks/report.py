@@ -149,6 +149,16 @@ def _budget_order(frame: pd.DataFrame) -> Tuple[pd.Series, pd.Series]:
     return -b.fillna(1.0), b.notna().astype(float)
 
 
+def _workload_order(df: pd.DataFrame) -> List[str]:
+    """Sort columns after (data set, model, profile): the WORKLOAD_COLUMNS present, with the
+    helper column ``_tf`` (minus the training fraction) before ``workload``, so a data-scale
+    workload's whole training span comes first whatever its hash."""
+    extra = [c for c in WORKLOAD_COLUMNS if c in df.columns]
+    if extra and extra[-1] == "workload":
+        extra.insert(len(extra) - 1, "_tf")
+    return extra
+
+
 def sort_runs(df: pd.DataFrame) -> pd.DataFrame:
     """Total order: data set, model, profile, optimizer, workload, strategy order,
     budget (descending), ratio, seed, run id."""
@@ -158,9 +168,7 @@ def sort_runs(df: pd.DataFrame) -> pd.DataFrame:
     b1, b2 = _budget_order(df)
     key = df.assign(_rank=df["strategy"].map(rank), _b1=b1, _b2=b2,
                     _tf=-df["train_fraction"].fillna(1.0) if "train_fraction" in df.columns else 0.0)
-    extra = [c for c in WORKLOAD_COLUMNS if c in df.columns]
-    if extra and extra[-1] == "workload":  # data-scale workloads: the whole training span first
-        extra.insert(len(extra) - 1, "_tf")
+    extra = _workload_order(df)
     key = key.sort_values(["dataset", "model", "profile"] + extra + ["_rank", "_b1", "_b2", "ratio", "seed",
                                                                      "run_id"], kind="mergesort")
     return key.drop(columns=["_rank", "_b1", "_b2", "_tf"]).reset_index(drop=True)
@@ -345,9 +353,7 @@ def sort_runs_like(summary: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     if "workload" in summary.columns and "train_fraction" in runs.columns:
         tf = -summary["workload"].map(runs.groupby("workload")["train_fraction"].first()).fillna(1.0)
     key = summary.assign(_rank=summary["strategy"].map(rank), _b1=b1, _b2=b2, _tf=tf)
-    extra = [c for c in WORKLOAD_COLUMNS if c in summary.columns]
-    if extra and extra[-1] == "workload":  # data-scale workloads: the whole training span first
-        extra.insert(len(extra) - 1, "_tf")
+    extra = _workload_order(summary)
     key = key.sort_values(["dataset", "model", "profile"] + extra + ["_rank", "_b1", "_b2", "ratio"],
                           kind="mergesort")
     return key.drop(columns=["_rank", "_b1", "_b2", "_tf"]).reset_index(drop=True)

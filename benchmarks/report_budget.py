@@ -240,6 +240,15 @@ def budget_table(data: ReportData, key: tuple) -> BudgetTable:
     return table
 
 
+def best_at(rows: List[Tuple[str, Dict[float, Cell]]], b: float) -> Optional[Tuple[str, Cell]]:
+    """The lowest-mean setting at budget b among those that kept to it (the control wins exact ties)."""
+    cands = [(name, cells[b]) for name, cells in rows
+             if b in cells and math.isfinite(cells[b].mae) and not cells[b].missed]
+    if not cands:
+        return None
+    return min(cands, key=lambda nc: (nc[1].mae, nc[0] != FULL_LABEL, nc[0]))
+
+
 def _best_lines(table: BudgetTable, controls: Dict[float, Dict[int, float]]) -> List[str]:
     """Per budget: among the settings that kept to the budget, the one with the lowest mean
     test MAE (the control wins exact ties) and how it compares with the control; settings
@@ -247,11 +256,11 @@ def _best_lines(table: BudgetTable, controls: Dict[float, Dict[int, float]]) -> 
     lines = []
     for b in sorted(set(table.budgets) | ({1.0} if table.reference_seeds else set()), reverse=True):
         finite = [(name, cells[b]) for name, cells in table.rows if b in cells and math.isfinite(cells[b].mae)]
-        cands = [(name, cell) for name, cell in finite if not cell.missed]
         over = [f"{name} (reached {cell.reached:.2f})" for name, cell in finite if cell.missed]
-        if not cands:
+        best = best_at(table.rows, b)
+        if best is None:
             continue
-        name, cell = min(cands, key=lambda nc: (nc[1].mae, nc[0] != FULL_LABEL, nc[0]))
+        name, cell = best
         head = f"b = {budget_text(b)} ({speedup_text(b)}): "
         tail = f" Missed this budget, not ranked: {', '.join(over)}." if over else ""
         if name == FULL_LABEL:

@@ -19,24 +19,15 @@ Every number is formatted from sorted inputs, so the same results give the same 
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 from stbench.benchmarks import stats
 from stbench.benchmarks.report import FULL_LABEL, ReportData
-from stbench.benchmarks.report_budget import (Cell, budget_keys, budget_table, budget_text, reference_epochs,
+from stbench.benchmarks.report_budget import (Cell, best_at, budget_keys, budget_table, budget_text, reference_epochs,
                                              run_budget, speedup_text)
 from stbench.benchmarks.report_tables import _md_table, escape_md, fmt_number
 
 CONTROL = "control"
-
-
-def best_at(rows: List[Tuple[str, Dict[float, Cell]]], b: float) -> Optional[Tuple[str, Cell]]:
-    """The lowest-mean setting at budget b among those that kept to it (control wins ties)."""
-    cands = [(name, cells[b]) for name, cells in rows
-             if b in cells and math.isfinite(cells[b].mae) and not cells[b].missed]
-    if not cands:
-        return None
-    return min(cands, key=lambda nc: (nc[1].mae, nc[0] != FULL_LABEL, nc[0]))
 
 
 def not_worse(cell: Cell) -> bool:
@@ -161,8 +152,8 @@ def _train_windows(data: ReportData, key: tuple) -> str:
     """Training windows n of a workload (``report_budget.run_budget`` of its runs; '' when they disagree)."""
     runs = data.select(data.finished, key)
     epochs_ref = reference_epochs(runs)
-    n = sorted({int(round(run_budget(r, epochs_ref)[1])) for _, r in runs.iterrows()
-                if math.isfinite(run_budget(r, epochs_ref)[1])})
+    windows = (run_budget(r, epochs_ref)[1] for _, r in runs.iterrows())
+    n = sorted({int(round(w)) for w in windows if math.isfinite(w)})
     return f"{n[0]:,}" if len(n) == 1 else ""
 
 
