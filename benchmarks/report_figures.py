@@ -116,7 +116,7 @@ def panel_name(key: tuple) -> str:
 def _new_axes(data: ReportData, key: tuple, height: float = FIGSIZE[1]) -> Tuple[Figure, Axes]:
     fig = Figure(figsize=(WIDTH, height), layout="constrained")
     ax = fig.add_subplot()
-    ax.set_title(data.short_title(key))
+    ax.set_title(data.short_title(key), wrap=True)  # wraps within the figure when the axes sit right of long labels
     return fig, ax
 
 
