@@ -193,7 +193,7 @@ def deep_merge(base: dict, over: Optional[dict]) -> dict:
 def load_yaml(path: Path) -> dict:
     """A YAML mapping; a duplicate key, invalid YAML or a missing file is a ConfigError
     naming the file (and the line)."""
-    from stbench.benchmarks.yamlio import YamlError, load_yaml_strict
+    from stbench.yamlio import YamlError, load_yaml_strict
     try:
         return load_yaml_strict(Path(path))
     except YamlError as e:

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from stbench.benchmarks import distributed
-from stbench.benchmarks.registry import Registry
+from stbench.registry import Registry
 from stbench.datasets.metrics import MaskedMetrics, per_sample_masked_mae, per_sample_sq_error
 
 OPTIMIZERS: Registry = Registry("optimizer")

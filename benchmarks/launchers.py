@@ -31,7 +31,7 @@ from typing import Callable, List, Optional, Sequence
 
 from stbench.benchmarks import distributed
 from stbench.benchmarks.config import REPO, ConfigError, RunSpec, check_launcher
-from stbench.benchmarks.registry import Registry
+from stbench.registry import Registry
 from stbench.benchmarks.store import ResultsStore
 
 LAUNCHERS: Registry = Registry("launcher")

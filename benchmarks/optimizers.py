@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from stbench.benchmarks.engine import OPTIMIZERS
-from stbench.benchmarks.registry import Registry
+from stbench.registry import Registry
 
 #: train.muon_params -> predicate(module, attribute name, parameter) -> True: Muon, False: AdamW
 MUON_SPLITS: Registry[Callable[[nn.Module, str, nn.Parameter], bool]] = Registry("Muon parameter split")

@@ -39,7 +39,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 
-from stbench.benchmarks.registry import Registry
+from stbench.registry import Registry
 from stbench.benchmarks.report import FULL_LABEL, ReportData
 
 FIGURES: Registry = Registry("report figure")

@@ -137,7 +137,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Check a new data-set YAML (schema, files, load, graph) and print what ``data info`` would."""
     from pathlib import Path
 
-    from stbench.benchmarks.yamlio import YamlError, load_yaml_strict
+    from stbench.yamlio import YamlError, load_yaml_strict
 
     from . import load_spec, truncate
     from .file_sets import expanded_specs

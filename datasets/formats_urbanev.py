@@ -31,7 +31,7 @@ from typing import Callable, Optional
 import numpy as np
 import pandas as pd
 
-from stbench.benchmarks.registry import Registry
+from stbench.registry import Registry
 
 from .base import DataError, RawSeries
 from .formats import FORMATS, DataFormat, Option, ReadContext, check_adjacency, reading, to_ns

@@ -64,7 +64,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from stbench.benchmarks.registry import Registry
+from stbench.registry import Registry
 
 from .base import DataError, RawSeries
 from .formats import Option, SpecError, check_adjacency, reading

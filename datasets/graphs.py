@@ -25,7 +25,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from stbench.benchmarks.registry import Registry
+from stbench.registry import Registry
 
 EDGE_WEIGHTS: Registry[Callable[..., np.ndarray]] = Registry("edge weight")
 

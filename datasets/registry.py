@@ -39,7 +39,7 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from stbench.benchmarks.yamlio import YamlError, load_yaml_strict
+from stbench.yamlio import YamlError, load_yaml_strict
 
 from .file_sets import check_file_roles, expand
 from .formats import FORMATS, DataFormat, Option, SpecError

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from stbench.benchmarks.registry import Registry
+from stbench.registry import Registry
 from stbench.datasets.base import DatasetMeta
 
 MODELS: Registry = Registry("model")

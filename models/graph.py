@@ -32,7 +32,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from stbench.benchmarks.registry import Registry
+from stbench.registry import Registry
 
 SUPPORTS: Registry[Callable[[np.ndarray], np.ndarray]] = Registry("graph support")
 

@@ -27,7 +27,7 @@ from typing import Optional
 
 import numpy as np
 
-from stbench.benchmarks.registry import Registry
+from stbench.registry import Registry
 
 from .base import PruneContext, Pruner, Selection, register_pruner
 from .schedule import LossMemory, ParamCheck, anneal_epoch, is_annealed, kept_count

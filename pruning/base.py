@@ -25,7 +25,7 @@ from typing import Optional
 
 import numpy as np
 
-from stbench.benchmarks.registry import Registry
+from stbench.registry import Registry
 
 from .schedule import ParamCheck, budget_counts
 

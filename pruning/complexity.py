@@ -42,7 +42,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from stbench.benchmarks.registry import Registry
+from stbench.registry import Registry
 
 TEMPORAL_TERMS: Registry = Registry("temporal complexity term")
 

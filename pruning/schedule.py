@@ -26,7 +26,7 @@ from typing import Callable, Iterable, Optional
 
 import numpy as np
 
-from stbench.benchmarks.registry import Registry
+from stbench.registry import Registry
 
 RATIO_DECAYS: Registry = Registry("ratio decay")
 

@@ -63,7 +63,7 @@ from typing import Optional
 
 import numpy as np
 
-from stbench.benchmarks.registry import Registry
+from stbench.registry import Registry
 
 from .base import PruneContext, Pruner, Selection, register_pruner
 from .complexity import TEMPORAL_TERMS, context_complexity, rank01

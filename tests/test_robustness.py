@@ -23,7 +23,7 @@ from stbench import datasets as D
 from stbench.datasets import download as dl
 from stbench.benchmarks.compare import compare_dirs, one_sided_lines, summary_line
 from stbench.benchmarks.env import SUITE_PATHS, git_state_now
-from stbench.benchmarks.yamlio import YamlError, load_yaml_strict
+from stbench.yamlio import YamlError, load_yaml_strict
 from stbench.datasets.base import DataError
 from stbench.datasets.cli import add_data_commands
 from stbench.datasets.identity import dataset_identity, identity_digest
