@@ -102,3 +102,100 @@ def fmt_interval(iv: Interval, decimals: int = 2, signed: bool = True, tie: bool
     if tie and iv.is_tie:
         return f"tie {bounds}"
     return f"{_num(iv.mean, decimals, signed)} {bounds}"
+
+
+# --- verdicts -------------------------------------------------------------------------
+#
+# A paired comparison ends in one of four words (reference/budget.md, "Verdicts"), with
+# the margin delta stated (in the units of the differences, e.g. % of full@1's MAE):
+#
+#     better         hi < 0                       (the whole interval below 0)
+#     worse          lo > 0                       (the whole interval above 0)
+#     equivalent     -delta <= lo and hi <= delta (inside the margin; a 95 % interval is
+#                                                  stricter than TOST's 90 %)
+#     not resolved   otherwise
+#
+# and ``underpowered`` when fewer than MIN_SEEDS paired seeds exist: such a verdict is
+# printed but never counted in a summary. ``p`` is the two-sided paired t-test p-value
+# of mean != 0 (``scipy.stats.ttest_1samp``), the value a multiplicity adjustment takes.
+
+BETTER, WORSE, EQUIVALENT, UNRESOLVED, UNDERPOWERED = (
+    "better", "worse", "equivalent", "not resolved", "underpowered")
+VERDICT_WORDS = (BETTER, WORSE, EQUIVALENT, UNRESOLVED, UNDERPOWERED)
+MIN_SEEDS = 3
+DEFAULT_MARGIN_PCT = 1.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A paired comparison: its interval, the margin it was judged against, the word,
+    and the unadjusted two-sided p-value (NaN without an interval)."""
+
+    interval: Interval
+    margin: float
+    word: str
+    p: float
+
+    @property
+    def counted(self) -> bool:
+        """Whether a summary may count it (enough seeds for a verdict)."""
+        return self.word != UNDERPOWERED and self.interval.n > 0
+
+
+def classify(iv: Interval, margin: float, min_seeds: int = MIN_SEEDS) -> str:
+    """The verdict word of an interval (see the table above)."""
+    if iv.n < max(2, int(min_seeds)) or not iv.has_interval:
+        return UNDERPOWERED
+    if iv.hi < 0.0:
+        return BETTER
+    if iv.lo > 0.0:
+        return WORSE
+    if -margin <= iv.lo and iv.hi <= margin:
+        return EQUIVALENT
+    return UNRESOLVED
+
+
+def t_pvalue(values: Iterable[float]) -> float:
+    """Two-sided one-sample t-test p-value of mean != 0 over the finite values (NaN for
+    fewer than 2; 1 when every value is 0; 0 for a constant non-zero difference)."""
+    v = np.sort(np.asarray([float(x) for x in values], dtype=float))
+    v = v[np.isfinite(v)]
+    if v.size < 2:
+        return float("nan")
+    if float(np.std(v, ddof=1)) == 0.0:
+        return 1.0 if float(np.mean(v)) == 0.0 else 0.0
+    return float(_sstats.ttest_1samp(v, 0.0).pvalue)
+
+
+def verdict(diffs: Iterable[float], margin: float = DEFAULT_MARGIN_PCT, level: float = LEVEL,
+            min_seeds: int = MIN_SEEDS) -> Verdict:
+    """Verdict of the per-seed paired differences ``diffs`` against the margin."""
+    values = [float(x) for x in diffs]
+    iv = mean_interval(values, level)
+    return Verdict(iv, float(margin), classify(iv, margin, min_seeds), t_pvalue(values))
+
+
+def adjust_pvalues(pvalues: Iterable[float], method: str = "holm") -> np.ndarray:
+    """Multiplicity-adjusted p-values over one family of comparisons.
+
+    ``holm``: step-down, p_(i) * (m - i + 1) for the i-th smallest, made monotone and
+    capped at 1. ``bh``: Benjamini-Hochberg, ``scipy.stats.false_discovery_control``.
+    NaN entries stay NaN and do not count in m."""
+    p = np.asarray([float(x) for x in pvalues], dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    if not ok.any():
+        return out
+    q = p[ok]
+    if method == "bh":
+        out[ok] = _sstats.false_discovery_control(q, method="bh")
+        return out
+    if method != "holm":
+        raise ValueError(f"unknown p-value adjustment {method!r}; valid choices: holm, bh")
+    m = q.size
+    order = np.argsort(q, kind="stable")
+    stepped = np.minimum(1.0, np.maximum.accumulate(q[order] * (m - np.arange(m))))
+    adj = np.empty(m)
+    adj[order] = stepped
+    out[ok] = adj
+    return out
