@@ -56,3 +56,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as e:
+        import errno
+        if e.errno != errno.ENOSPC:
+            raise
+        where = f" while writing {e.filename}" if e.filename else ""
+        print(f"error: no space left on the device{where}: free space and run the command again "
+              f"(finished runs are kept)", file=sys.stderr)
+        return 1

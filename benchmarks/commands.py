@@ -40,10 +40,14 @@ def _cmd_run(args) -> int:
         if os.environ.get("RANK", "0") == "0":  # under torchrun, say it once
             print(f"error: {e}", file=sys.stderr)
         return 2
-    except StoreFull as e:
+    except StoreFull as e:  # the documented line is the last line (nothing runs after it)
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 1 if res.get("failed") or res.get("lost") else 0
+
+
+#: what ``report`` and ``compare`` raise for a damaged results directory (bad input: exit 2)
+BAD_RESULTS = (ValueError, KeyError, TypeError, FileNotFoundError)
 
 
 def _cmd_migrate(args) -> int:
@@ -68,9 +72,13 @@ def _cmd_report(args) -> int:
     if not (out / "runs").is_dir() and not (out / "results.csv").exists():
         print(f"error: {out} holds no runs/ directory nor results.csv", file=sys.stderr)
         return 2
-    if (out / "runs").is_dir():
-        ResultsStore(out).write_results_csv()
-    make_report(out)
+    try:
+        if (out / "runs").is_dir():
+            ResultsStore(out).write_results_csv()
+        make_report(out)
+    except BAD_RESULTS as e:
+        print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -126,7 +134,11 @@ def _cmd_compare(args) -> int:
         if not (Path(d) / "runs").is_dir():
             print(f"error: {d} holds no runs/ directory", file=sys.stderr)
             return 2
-    res = compare_dirs(args.a, args.b, rtol=args.rtol)
+    try:
+        res = compare_dirs(args.a, args.b, rtol=args.rtol)
+    except BAD_RESULTS as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     for line in one_sided_lines(res, args.a, args.b):
         print(line)
     if not res["common"]:

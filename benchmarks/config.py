@@ -535,7 +535,7 @@ def resolve_run(dataset: str, model: str, strat: StrategySpec, ratio: float, see
     if train["optimizer"] not in OPTIMIZERS:
         raise ConfigError(f"{where}: train.optimizer {train['optimizer']!r} unknown; valid: {', '.join(OPTIMIZERS.names())}")
     check_ranges(train, ds, where)
-    if sparams.get("budgeted") and budget is None:
+    if sparams.get("budgeted") is True and budget is None:
         raise ConfigError(f"{where}: strategy {strat.label!r} has params.budgeted: true but no budget "
                           f"(give the suite or the strategy 'budgets')")
     strategy = {"label": strat.label, "name": strat.name, "ratio": float(ratio), "params": sparams}
@@ -601,12 +601,16 @@ def attach_data_identities(specs: List[RunSpec], data_root=None) -> None:
 
 
 def load_suite(path: Path, profile: Optional[str] = None, seeds: Optional[Iterable[int]] = None,
-               data_root=None) -> tuple[dict, List[RunSpec]]:
+               data_root=None, devices: str = "note") -> tuple[dict, List[RunSpec]]:
     """Parse and validate a suite file; return (suite dict, run specs in grid order, de-duplicated).
 
-    Each spec carries its data set's identity (spec + file sha256s) from ``data_root``."""
+    The whole suite is checked first (benchmarks.schema: every problem at once; its notes
+    in ``suite["validation_notes"]``; ``devices`` as there). Each spec carries its data
+    set's identity (spec + file sha256s) from ``data_root``."""
+    from stbench.benchmarks.schema import validate_suite
     path = Path(path)
     suite = load_yaml(path)
+    notes = validate_suite(path, suite, profile=profile, seeds=seeds, devices=devices)
     where = str(path)
     _check_keys(suite, SUITE_KEYS, where)
     _check_overrides(suite, where)
@@ -660,6 +664,7 @@ def load_suite(path: Path, profile: Optional[str] = None, seeds: Optional[Iterab
     suite["launcher"] = launcher
     suite["profile"] = prof
     suite.setdefault("name", path.stem)
+    suite["validation_notes"] = notes
     return suite, specs
 
 

@@ -580,8 +580,28 @@ def write_report(results_dir, out_dir=None, figures: bool = True) -> Dict[str, P
     _remove_stale_figures(out / "figures", set(written.values()))
     index = report_tables.render_index_md(data, sorted(written), drawn and drawn.skipped,
                                           drawn.notes if drawn else ())
-    written["index.md"] = _write_text(out / "index.md", index)
+    written["index.md"] = _write_text(out / "index.md", index + incomplete_md(results_dir))
     return dict(sorted(written.items()))
+
+
+def incomplete_runs(results_dir) -> List[Tuple[str, str]]:
+    """(run id, reason) of the run directories of ``results_dir/runs`` that hold no usable
+    result (unfinished, running, damaged: ResultsStore.incomplete); they are in no table."""
+    from stbench.benchmarks.store import ResultsStore
+    return ResultsStore(Path(results_dir)).incomplete()
+
+
+def incomplete_md(results_dir) -> str:
+    """index.md's section listing the incomplete run directories ('' when there are none)."""
+    from stbench.benchmarks.report_tables import escape_md
+    rows = incomplete_runs(results_dir)
+    if not rows:
+        return ""
+    lines = ["", "## Incomplete run directories", "",
+             f"{len(rows)} director{'y' if len(rows) == 1 else 'ies'} under runs/ hold no usable result and "
+             f"are in no table:", ""]
+    lines += [f"- `{rid}`: {escape_md(why)}" for rid, why in rows]
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -27,11 +27,17 @@ from stbench.benchmarks.config import (REPO, ConfigError, RunSpec, attach_data_i
 from stbench.benchmarks.engine import DivergenceError, train
 from stbench.benchmarks.env import run_env
 from stbench.benchmarks.launchers import LAUNCHERS, check_batch_split, launcher_settings
-from stbench.benchmarks.store import ResultsStore
+from stbench.benchmarks.store import ResultsStore, out_dir_problem
 
 
 class StoreFull(OSError):
     """The disk filled up while a run was being written; the grid stops."""
+
+
+def full_disk_message(where) -> str:
+    """The one documented line of a full disk (README, "What bad input looks like")."""
+    return (f"no space left on the device while writing {where}: the run is not recorded (finished runs "
+            f"are kept); free space and run again")
 
 
 def _is_tty() -> bool:
@@ -150,8 +156,7 @@ def execute(spec: RunSpec, store: ResultsStore, data_root=None, progress: bool =
             raise
         except OSError as e:
             if e.errno == errno.ENOSPC:  # the disk is full: stop the grid, nothing half-written
-                raise StoreFull(f"no space left on the device while running {rid}: the run is not "
-                                f"recorded (finished runs are kept); free space and run again") from None
+                raise StoreFull(full_disk_message(store.run_dir(rid))) from None
             if main:
                 store.fail(rid, f"{type(e).__name__}: {e}", traceback.format_exc())
             if dist.active:
@@ -169,9 +174,7 @@ def execute(spec: RunSpec, store: ResultsStore, data_root=None, progress: bool =
                 store.finish(rid, metrics_payload(spec, res, rid))
             except OSError as e:
                 if e.errno == errno.ENOSPC:
-                    raise StoreFull(f"no space left on the device while writing {store.run_dir(rid)}: "
-                                    f"the run is not recorded (finished runs are kept); free space "
-                                    f"and run again") from None
+                    raise StoreFull(full_disk_message(store.run_dir(rid))) from None
                 raise
         return "finished"
     finally:
@@ -191,12 +194,22 @@ def run_sequential(specs: List[RunSpec], store: ResultsStore, data_root=None, sa
     if tty:
         from tqdm.auto import tqdm
         bar = tqdm(total=len(specs), desc=desc, unit="run")
+    stopping = False
     try:
         for s in specs:
-            status = execute(s, store, data_root=data_root, progress=tty)
+            try:
+                status = execute(s, store, data_root=data_root, progress=tty)
+                if status in ("finished", "failed") and main:
+                    store.write_results_csv()
+            except StoreFull:
+                stopping = True
+                raise
+            except OSError as e:
+                stopping = True
+                if e.errno == errno.ENOSPC:
+                    raise StoreFull(full_disk_message(store.run_dir(s.run_id))) from None
+                raise
             counts[status] += 1
-            if status in ("finished", "failed") and main:
-                store.write_results_csv()
             if bar is not None:
                 bar.set_postfix_str(f"{s.run_id[:40]} {status}")
                 bar.update(1)
@@ -206,7 +219,13 @@ def run_sequential(specs: List[RunSpec], store: ResultsStore, data_root=None, sa
         if bar is not None:
             bar.close()
         if main:
-            store.write_results_csv()
+            try:
+                store.write_results_csv()
+            except OSError as e:
+                if not stopping:  # else the error that stops the grid is the one to show
+                    if e.errno == errno.ENOSPC:
+                        raise StoreFull(full_disk_message(store.root / "results.csv")) from None
+                    raise
     return counts
 
 
@@ -219,7 +238,8 @@ def run_suite(path, profile: Optional[str] = None, seeds=None, only=None, dry_ru
 
     ``wait=False`` (submitit): return once the jobs are submitted; no report.
     """
-    suite, specs = load_suite(Path(path), profile=profile, seeds=seeds, data_root=data_root)
+    devices = "note" if dry_run else "error" if launcher == "local" else "off"  # where the cells run
+    suite, specs = load_suite(Path(path), profile=profile, seeds=seeds, data_root=data_root, devices=devices)
     settings = launcher_settings(suite, launch, where=str(path))
     if launcher not in LAUNCHERS:
         raise ConfigError(f"--launcher {launcher!r} unknown; valid choices: {', '.join(LAUNCHERS.names())}")
@@ -232,13 +252,17 @@ def run_suite(path, profile: Optional[str] = None, seeds=None, only=None, dry_ru
             raise ConfigError("under torchrun every process trains the same run: use the local launcher "
                               "without --workers/--gpus (torchrun's --nproc_per_node sets the processes)")
         check_batch_split(specs, dist.world, "the number of torchrun processes")
+    out_flag = out is not None
     out = Path(out) if out else default_out(suite)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out}: is a file; expected a results directory (new or existing)")
+    bad_out = out_dir_problem(out)
+    if bad_out:
+        raise ConfigError(f"--out {bad_out}" if out_flag else f"{path}: results directory {bad_out}")
     store = ResultsStore(out)
     quiet = quiet or not dist.is_main
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     if dry_run:
+        for note in suite.get("validation_notes") or ():
+            say(f"note: {note}")
         for s in specs:
             status = "no-data" if s.data_error else store.status(store.locate(s))
             say(f"{status:9s} {store.locate(s)}  [{s.experiment}]")
@@ -274,12 +298,14 @@ def run_suite(path, profile: Optional[str] = None, seeds=None, only=None, dry_ru
 
 
 def make_report(out: Path, quiet: bool = False) -> dict:
-    from stbench.benchmarks.report import write_report
+    from stbench.benchmarks.report import incomplete_runs, write_report
 
     paths = write_report(Path(out))
     if not quiet:
         summary = paths.get("summary.md") or paths.get("summary")
         if summary and Path(summary).exists():
             print(Path(summary).read_text())
+        for rid, why in incomplete_runs(out):  # in no table: say so (index.md lists them too)
+            print(f"incomplete run directory {Path(out) / 'runs' / rid}: {why}")
         print(f"report: {Path(out) / 'report'}")
     return paths

@@ -31,7 +31,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Tuple
 
 import yaml
 
@@ -111,6 +111,42 @@ def value_scale(dataset: str) -> str:
         return "ratio"
 
 
+class DamagedRun(ValueError):
+    """A run directory's file cannot be read; the message names the file."""
+
+
+VIRTUAL_FS = ("/proc", "/sys", "/dev")
+
+
+def out_dir_problem(out: Path) -> Optional[str]:
+    """Why ``out`` cannot be a results directory (one line), or None.
+
+    Missing directories are created (parents too) when the first run is written; so the
+    nearest existing one must be a writable directory on a real file system, and no
+    component of the path may be a file."""
+    out = Path(out)
+    absolute = Path(os.path.abspath(out))
+    for virtual in VIRTUAL_FS:
+        if absolute == Path(virtual) or Path(virtual) in absolute.parents:
+            return f"{out}: under {virtual}, a virtual file system; expected a directory on a disk"
+    if out.exists() and not out.is_dir():
+        return f"{out}: is a file; expected a results directory (new or existing)"
+    anc = absolute
+    while not anc.exists():
+        anc = anc.parent
+    if not anc.is_dir():
+        return f"{out}: {anc} is a file, so no directory can be made under it; expected a results directory"
+    try:
+        readonly = bool(os.statvfs(anc).f_flag & os.ST_RDONLY)
+    except OSError:
+        readonly = False
+    if readonly or not os.access(anc, os.W_OK | os.X_OK):
+        what = "is on a read-only file system" if readonly else "is not writable by this user"
+        made = "" if anc == absolute else f" (the nearest existing directory of {out})"
+        return f"{out}: {anc}{made} {what}; expected a writable results directory"
+    return None
+
+
 class RunLock:
     """Exclusive, non-blocking claim on one run (``flock`` on a lock file)."""
 
@@ -129,6 +165,15 @@ class RunLock:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self.fd = fd
+        return True
+
+    def acquire_probe(self) -> bool:
+        """True if nobody holds the lock (taken and released at once; no lock file is created)."""
+        if not self.path.exists():
+            return True
+        if not self.acquire():
+            return False
+        self.release()
         return True
 
     def release(self) -> None:
@@ -220,16 +265,68 @@ class ResultsStore:
                                                                  "detail": detail})
 
     # ---------------------------------------------------------------- aggregate
+    def _read_json(self, path: Path, keys: Iterable[str] = ()) -> dict:
+        """A run's JSON file; a DamagedRun naming the file when it is unreadable or lacks ``keys``."""
+        try:
+            obj = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise DamagedRun(f"{path}: not a readable JSON file ({type(e).__name__}: {e})") from None
+        if not isinstance(obj, dict):
+            raise DamagedRun(f"{path}: expected a JSON object, got {type(obj).__name__}")
+        missing = [k for k in keys if k not in obj]
+        if missing:
+            raise DamagedRun(f"{path}: lacks {', '.join(map(repr, missing))}")
+        return obj
+
+    def _read_config(self, d: Path) -> dict:
+        path = d / "config.yaml"
+        try:
+            cfg = yaml.safe_load(path.read_text())
+            cfg["dataset"]["name"], cfg["model"]["name"], cfg["strategy"]["label"], cfg["seed"]  # noqa: B018
+        except (OSError, yaml.YAMLError, KeyError, TypeError) as e:
+            raise DamagedRun(f"{path}: not a readable run config ({type(e).__name__}: {e})") from None
+        return cfg
+
+    def incomplete(self) -> List[Tuple[str, str]]:
+        """(run id, reason) of every run directory that holds no result the report can use:
+        unfinished (no metrics.json nor failed.json: interrupted, or running now), without a
+        config.yaml, or with a damaged config.yaml / metrics.json / failed.json."""
+        out: List[Tuple[str, str]] = []
+        if not self.runs.is_dir():
+            return out
+        for d in sorted(p for p in self.runs.iterdir() if p.is_dir()):
+            out.extend((d.name, why) for why in [self._problem(d)] if why)
+        return out
+
+    def _problem(self, d: Path) -> Optional[str]:
+        if not (d / "config.yaml").exists():
+            return "no config.yaml (not a run directory, or the run never started writing)"
+        try:
+            self._read_config(d)
+            if (d / "metrics.json").exists():
+                self._read_json(d / "metrics.json", ("test",))
+            elif (d / "failed.json").exists():
+                self._read_json(d / "failed.json")
+            else:
+                running = not self.lock(d.name).acquire_probe()
+                return ("running now (its lock is held)" if running else
+                        "unfinished: no metrics.json nor failed.json (interrupted; the next run of the "
+                        "suite reruns it)")
+        except DamagedRun as e:
+            return str(e)
+        return None
+
     def rows(self) -> List[dict]:
-        """One row per run directory with a metrics.json or failed.json, sorted by run_id."""
+        """One row per run directory with a metrics.json or failed.json, sorted by run_id
+        (the others: :meth:`incomplete`)."""
         out = []
         if not self.runs.is_dir():
             return out
         for d in sorted(p for p in self.runs.iterdir() if p.is_dir()):
             cfg_path = d / "config.yaml"
-            if not cfg_path.exists():
+            if not cfg_path.exists() or self._problem(d) is not None:
                 continue
-            cfg = yaml.safe_load(cfg_path.read_text())
+            cfg = self._read_config(d)
             row = {
                 "run_id": d.name, "dataset": cfg["dataset"]["name"], "model": cfg["model"]["name"],
                 "strategy": cfg["strategy"]["label"], "pruner": cfg["strategy"]["name"],
@@ -240,7 +337,7 @@ class ResultsStore:
                 "train_fraction": cfg["dataset"].get("train_fraction", 1.0),
             }
             if (d / "metrics.json").exists():
-                m = json.loads((d / "metrics.json").read_text())
+                m = self._read_json(d / "metrics.json", ("test",))
                 row.update({"status": "finished", "error": ""})
                 row.update({k: m["test"].get(k) for k in ("mae", "rmse", "mape", "mae@3", "rmse@3", "mape@3",
                                                            "mae@6", "rmse@6", "mape@6", "mae@12", "rmse@12",
@@ -254,7 +351,7 @@ class ResultsStore:
                 if row["budget_reached"] is None and m.get("full_sample_passes"):
                     row["budget_reached"] = m["sample_passes"] / m["full_sample_passes"]
             elif (d / "failed.json").exists():
-                f = json.loads((d / "failed.json").read_text())
+                f = self._read_json(d / "failed.json")
                 row.update({"status": "failed", "error": f.get("error", "")})
             else:
                 continue

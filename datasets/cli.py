@@ -77,7 +77,7 @@ def _guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Name
         except (DataError, KeyError) as exc:
             msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
             print(f"error: {msg}", file=sys.stderr)
-            return 1
+            return 2  # bad input: a data set, a file or a YAML (README: exit codes)
     run.__doc__ = fn.__doc__
     return run
 

@@ -217,7 +217,7 @@ def test_changing_the_data_makes_the_cell_pending(tmp_path, monkeypatch):
     monkeypatch.setenv("STBENCH_DATASET_CONFIGS", str(cfgdir))
     suite = write(tmp_path, TINY.replace("SYNTHETIC", "MYLOOP").replace("strategies: [full, random, infobatch]",
                                                                         "strategies: [full]")
-                  .replace("budgets: [1, 0.5]", "ratios: [0.5]").replace("epochs: 4", "epochs: 1"))
+                  .replace("budgets: [1, 0.5]", "ratios: [0.5]").replace("epochs: 4", "epochs: 1").replace("milestones: [2, 3]", "milestones: []"))
     out = tmp_path / "out"
     res = run_suite(suite, out=out, data_root=root, report=False, quiet=True)
     assert res["finished"] == 1
@@ -265,7 +265,7 @@ def test_full_disk_stops_the_grid_with_one_line(tmp_path, monkeypatch):
         return real(path, obj)
     monkeypatch.setattr(store, "atomic_write_json", full_disk)
     suite = write(tmp_path, TINY.replace("strategies: [full, random, infobatch]", "strategies: [full]")
-                  .replace("budgets: [1, 0.5]", "ratios: [0.5]").replace("epochs: 4", "epochs: 1"))
+                  .replace("budgets: [1, 0.5]", "ratios: [0.5]").replace("epochs: 4", "epochs: 1").replace("milestones: [2, 3]", "milestones: []"))
     with pytest.raises(StoreFull, match="no space left on the device") as e:
         run_suite(suite, out=tmp_path / "o", report=False, quiet=True)
     assert "\n" not in str(e.value)

@@ -491,5 +491,5 @@ def test_cli_list_and_info_without_data_root(capsys, monkeypatch, tmp_path):
     for key in ("nodes", "steps", "windows", "missing_fraction", "graph_edges", "step_minutes", "start", "split", "scaler"):
         assert key in info
     assert info["windows"]["train"] + info["windows"]["val"] + info["windows"]["test"] == info["steps"] - 23
-    assert _cli(["data", "info", "METR-LA"]) == 1
+    assert _cli(["data", "info", "METR-LA"]) == 2
     assert "data download METR-LA" in capsys.readouterr().err

@@ -575,12 +575,12 @@ def test_data_check_good_and_bad_yaml(tmp_path, reg, los, capsys, monkeypatch):
     assert json.loads(capsys.readouterr().out)["steps"] == 600
     bad = tmp_path / "mine" / "BAD.yaml"
     bad.write_text(good.read_text().replace("top_k: 3", "top_k: 3\n  threshold: 0.5"))
-    assert _cli(["data", "check", str(bad), "--data-root", str(reg.root)]) == 1
+    assert _cli(["data", "check", str(bad), "--data-root", str(reg.root)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and err.startswith(f"error: {bad}: graph.threshold applies to graph.kind")
-    assert _cli(["data", "check", str(good), "--data-root", str(tmp_path / "elsewhere")]) == 1
+    assert _cli(["data", "check", str(good), "--data-root", str(tmp_path / "elsewhere")]) == 2
     assert "LOS-CHECK: missing file" in capsys.readouterr().err
-    assert _cli(["data", "list", "--dataset-config", str(tmp_path / "nope")]) == 1
+    assert _cli(["data", "list", "--dataset-config", str(tmp_path / "nope")]) == 2
     assert "--dataset-config" in capsys.readouterr().err
 
 

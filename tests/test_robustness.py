@@ -290,7 +290,7 @@ def test_a_broken_data_set_yaml_breaks_only_itself(specdir, tmp_path, capsys):
     assert data_cli(["data", "list", "--json", "--data-root", str(tmp_path / "root")]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)["datasets"]}
     assert rows["GOOD"]["broken"] is None and rows["UGLY"]["broken"].startswith(str(specdir / "ugly.yaml"))
-    assert data_cli(["data", "info", "BAD"]) == 1
+    assert data_cli(["data", "info", "BAD"]) == 2
     assert capsys.readouterr().err.startswith("error: data set BAD is broken: ")
 
 
