@@ -301,10 +301,10 @@ def make_report(out: Path, quiet: bool = False) -> dict:
     from stbench.benchmarks.report import incomplete_runs, write_report
 
     paths = write_report(Path(out))
-    if not quiet:
-        summary = paths.get("summary.md") or paths.get("summary")
-        if summary and Path(summary).exists():
-            print(Path(summary).read_text())
+    if not quiet:  # summary.md's numbers with tables.md's trust marks and workload column
+        from stbench.benchmarks.report import build_report_data
+        from stbench.benchmarks.report_console import render_console_summary
+        print(render_console_summary(build_report_data(Path(out))))
         for rid, why in incomplete_runs(out):  # in no table: say so (index.md lists them too)
             print(f"incomplete run directory {Path(out) / 'runs' / rid}: {why}")
         print(f"report: {Path(out) / 'report'}")

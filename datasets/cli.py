@@ -163,7 +163,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     if missing is not None:
         raise missing
     checks.append(f"files    {len(paths)} under {root / spec['folder']}")
-    raw = truncate(load_spec(spec, args.data_root), args.max_steps)
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        raw = truncate(load_spec(spec, args.data_root), args.max_steps)
+    warned = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
     raw = refit_for_protocol(raw, args.in_steps, args.out_steps, spec["split"])
     data = WindowedData(raw, in_steps=args.in_steps, out_steps=args.out_steps, split=spec["split"])
     rec = raw.extra.get("graph") or {}
@@ -182,10 +186,12 @@ def cmd_check(args: argparse.Namespace) -> int:
             f"a registered data set is also named {spec['name']}; registering this YAML overrides it"
             if spec["name"] in registered else None)
     if args.json:
-        print(json.dumps({"checks": checks, "note": note, "info": info}, indent=2))
+        print(json.dumps({"checks": checks, "warnings": warned, "note": note, "info": info}, indent=2))
         return 0
     for line in checks:
         print(f"ok  {line}")
+    for line in warned:
+        print(f"WARNING  {line}")
     print()
     for k, v in info.items():
         print(f"{k:<18} {v}")

@@ -164,11 +164,44 @@ class _TableFormat(DataFormat):
         return adj, rec, list(files.values())
 
 
+class DataWarning(UserWarning):
+    """Data that loads but is probably mislabelled (e.g. a time step that leaves half the grid empty)."""
+
+
+def check_text_complete(path: Path, sep: str, header_fields: Optional[int], recorded: bool, role: str) -> None:
+    """A text table whose last row is cut is a DataError (an interrupted copy or download).
+
+    Cut = the file does not end with a newline, or its last row has fewer fields than the
+    header. Skipped when the data set's YAML records the file's size or sha256 (checked
+    on load: a whole file is then known)."""
+    if recorded:
+        return
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        f.seek(max(0, size - (1 << 16)))
+        tail = f.read()
+    fix = (f"if the file is whole, end it with a newline or record files.{role}.size (or sha256) in the "
+           f"data set's YAML")
+    if tail and not tail.endswith(b"\n"):
+        raise DataError(f"{path}: does not end with a newline, so its last row may be cut (an interrupted "
+                        f"copy or download?); {fix}")
+    if header_fields is None or not tail.strip():
+        return
+    last = tail.rstrip(b"\r\n").rsplit(b"\n", 1)[-1].decode("utf-8", "replace")
+    fields = len(next(csv.reader([last], delimiter=sep), []))
+    if last.strip() and fields < header_fields:
+        with open(path, "rb") as f:
+            line = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+        raise DataError(f"{path}: line {line}: the last row has {fields} of the header's {header_fields} "
+                        f"fields: the file is cut; {fix}")
+
+
 def read_table(path: Path, columns: Optional[Sequence[str]], o: Dict[str, Any], text: Sequence[str],
-               what: str) -> pd.DataFrame:
+               what: str, recorded: bool = False, role: str = "series") -> pd.DataFrame:
     """Read ``columns`` (None: all) of a CSV / Parquet file; ``text`` columns are read as strings.
 
-    A missing column is a DataError naming the file, the column and the columns it has.
+    A missing column is a DataError naming the file, the column and the columns it has; a
+    CSV whose last row is cut is one too (:func:`check_text_complete`).
     """
     ftype = o["file_type"]
     if ftype == "auto":
@@ -188,6 +221,7 @@ def read_table(path: Path, columns: Optional[Sequence[str]], o: Dict[str, Any], 
                 header = [h.strip() for h in next(csv.reader(f, delimiter=o["sep"]), [])]
         if not header:
             raise DataError(f"{path}: empty file (expected a header row: {what})")
+        check_text_complete(path, o["sep"], len(header), recorded, role)
     dup = next((h for i, h in enumerate(header) if h in header[:i]), None)
     if dup is not None:
         raise DataError(f"{path}: column {dup!r} appears twice in the header")
@@ -295,6 +329,38 @@ def regular_axis(times: Sequence[np.ndarray], ctx: ReadContext, where: Sequence[
     return t0 + np.arange(n, dtype=np.int64) * np.timedelta64(step, "ns"), ks
 
 
+def check_no_empty_node(values: np.ndarray, nodes: Sequence[str], ctx: ReadContext, where) -> None:
+    """A node without a single reading (every value missing or the null value) is a DataError,
+    whatever the graph: it could only be predicted from its neighbours, never scored."""
+    valid = np.isfinite(values)
+    if ctx.null_value is not None:
+        valid &= values != ctx.null_value
+    empty = np.nonzero(~valid.any(axis=0))[0] if values.shape[0] else np.arange(values.shape[1])
+    if len(empty):
+        names = _preview([nodes[i] for i in empty])
+        raise DataError(f"{ctx.name} ({where}): {len(empty)} node(s) without a single reading: {names} "
+                        f"(every value empty, a missing value or the null value); leave them out with "
+                        f"options.nodes / options.drop_columns, or check the file")
+
+
+def check_step(ks: np.ndarray, n_steps: int, ctx: ReadContext, where: Sequence[Path]) -> None:
+    """Warn (DataWarning) when every row lies on a coarser grid than ``time.step_minutes``: the
+    declared step is probably wrong (10-minute data declared as 5-minute leaves every other
+    step empty)."""
+    ks = np.unique(np.asarray(ks, dtype=np.int64))
+    if len(ks) < 3:
+        return
+    g = int(np.gcd.reduce(np.diff(ks)))
+    if g > 1:
+        import warnings
+        step = ctx.step_minutes
+        msg = (f"{ctx.name} ({', '.join(map(str, where[:2]))}{' ...' if len(where) > 2 else ''}): every row "
+               f"lies on a {g * step:g}-minute grid, but time.step_minutes is {step:g}, so "
+               f"{100 * (1 - len(ks) / n_steps):.1f} % of the steps are empty in a regular pattern: the step "
+               f"is probably {g * step:g} minutes")
+        warnings.warn(DataWarning(msg), stacklevel=2)
+
+
 def _missing_to_nan(values: np.ndarray, o: Dict[str, Any]) -> np.ndarray:
     for v in o["missing_values"] or ():
         values[values == float(v)] = np.nan
@@ -311,7 +377,8 @@ class WideTable(_TableFormat):
         o = ctx.options
         sp = ctx.path("series")
         tcols = self.time_columns(o)
-        df = read_table(sp, None, o, text=self.text_columns(o), what="wide table (time + one column per node)")
+        df = read_table(sp, None, o, text=self.text_columns(o), what="wide table (time + one column per node)",
+                        recorded=ctx.recorded("series"))
         for c in tcols:
             if c not in df.columns:
                 raise DataError(f"{sp}: no column {c!r} ({_which(o, c)}); the file has {_preview(list(df.columns))}")
@@ -341,9 +408,11 @@ class WideTable(_TableFormat):
                                 f"appear once")
             values = np.full((len(axis), len(nodes)), np.nan)
             values[k] = vals
+            check_step(k, len(axis), ctx, [sp])
         else:
             values = vals
             axis = ctx.time_axis(len(values))
+        check_no_empty_node(values, nodes, ctx, sp)
         adj, rec, gfiles = self.graph_for(ctx, values, nodes, len(axis))
         return ctx.raw(values, adj, axis, [sp, *gfiles], node_ids=nodes, graph=rec,
                        graph_options=dict(ctx.graph), rows_missing=int(len(axis) - len(vals)))
@@ -372,7 +441,8 @@ class LongTable(_TableFormat):
         cols = list(dict.fromkeys(tcols + ([ncol] if ncol else []) + [vcol]))
         times, node_rows, vals = [], [], []
         for p in paths:
-            df = read_table(p, cols, o, text=self.text_columns(o), what="long table (time, node, value)")
+            df = read_table(p, cols, o, text=self.text_columns(o), what="long table (time, node, value)",
+                            recorded=ctx.recorded(keys[paths.index(p)]))
             if ncol:
                 codes, uniq = pd.factorize(df[ncol])  # strip the few distinct ids, not every row
                 if (codes < 0).any():
@@ -417,6 +487,8 @@ class LongTable(_TableFormat):
         values = np.full(n_steps * n_nodes, np.nan)
         values[flat] = value
         values = values.reshape(n_steps, n_nodes)
+        check_step(np.unique(flat // n_nodes), n_steps, ctx, paths)
+        check_no_empty_node(values, nodes, ctx, paths[0] if len(paths) == 1 else ctx.folder)
         adj, rec, gfiles = self.graph_for(ctx, values, nodes, n_steps)
         return ctx.raw(values, adj, axis, [*paths, *gfiles], node_ids=nodes, graph=rec,
                        graph_options=dict(ctx.graph), files_read=len(paths))

@@ -22,6 +22,19 @@ from .formats import (FORMATS, DataFormat, Option, ReadContext, check_adjacency,
 from .graphs import gaussian_kernel, haversine_km
 
 
+def _whole(ctx: ReadContext, role: str):
+    """ctx.path(role), checked for a cut last row unless the YAML records its size / sha256."""
+    import csv
+
+    from .formats_generic import check_text_complete
+    path = ctx.path(role)
+    with reading(path, "first line"):
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            first = next(csv.reader(f), [])
+    check_text_complete(path, ",", len(first) or None, ctx.recorded(role), role)
+    return path
+
+
 def _numeric(df: pd.DataFrame, path, what: str) -> np.ndarray:
     with reading(path, what):
         return df.apply(pd.to_numeric, errors="raise").to_numpy(dtype=np.float32)
@@ -35,7 +48,7 @@ class TgcnCsv(DataFormat):
     needs_time = True
 
     def read(self, ctx: ReadContext) -> RawSeries:
-        sp, gp = ctx.path("series"), ctx.path("graph")
+        sp, gp = _whole(ctx, "series"), _whole(ctx, "graph")
         with reading(sp, "series CSV (header = node ids)"):
             df = pd.read_csv(sp, dtype=str)
         values = _numeric(df, sp, "series CSV (header = node ids)")
@@ -58,7 +71,7 @@ class StationCsv(DataFormat):
              "self_loops": Option(bool, False, nullable=False)}
 
     def read(self, ctx: ReadContext) -> RawSeries:
-        sp, cp = ctx.path("series"), ctx.path("coords")
+        sp, cp = _whole(ctx, "series"), _whole(ctx, "coords")
         tcol = ctx.options["time_column"]
         with reading(sp, "station CSV (datetime + one column per station)"):
             df = pd.read_csv(sp, dtype=str)
@@ -103,7 +116,7 @@ class MatTensor(DataFormat):
     needs_time = True
 
     def read(self, ctx: ReadContext) -> RawSeries:
-        mp, gp = ctx.path("series"), ctx.path("graph")
+        mp, gp = ctx.path("series"), _whole(ctx, "graph")
         import scipy.io
 
         try:

@@ -102,6 +102,7 @@ def _check_mapping(data: Any, schema: Dict[str, Option], source: str, prefix: st
 
 def validate_spec(raw: Any, source: Path) -> Dict[str, Any]:
     """Validate one parsed YAML; return the normalised spec (defaults filled in)."""
+    _load_formats()  # the readers register themselves on import (also when called directly)
     where = str(source)
     if not isinstance(raw, dict):
         raise SpecError(f"{where}: a data set YAML must be a mapping, got {type(raw).__name__}")

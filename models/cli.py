@@ -42,12 +42,17 @@ def _read_graph_file(path: Path, n: int) -> Optional[np.ndarray]:
     return None
 
 
-def _fallback_meta(name: str, data_root) -> Tuple["object", str]:
+def _fallback_meta(name: str, data_root, why: str = "") -> Tuple["object", str]:
     from stbench.datasets.base import DatasetMeta
 
     canon = next((k for k in NODE_COUNTS if k.lower() == str(name).lower()), None)
     if canon is None:
-        raise ValueError(f"unknown data set {name!r}; known: {', '.join(NODE_COUNTS)}")
+        from stbench import datasets
+
+        spec = datasets.dataset_spec(name)  # an unknown name: the registry's message, every data set
+        raise ValueError(f"{spec['name']}: cannot be loaded here ({why or 'its files are missing'}) and its "
+                         f"node count is not in the fallback table; fetch it with `python run_benchmark.py "
+                         f"data download {spec['name']}` or give --data-root")
     n, steps_per_day, adj, source = NODE_COUNTS[canon], 288, None, "identity graph (no graph file found)"
     try:
         from stbench import datasets
@@ -72,8 +77,8 @@ def dataset_meta(name: str, data_root=None) -> Tuple["object", str]:
 
         data = datasets.load_windowed(name, data_root)
         return data.meta, f"the {data.meta.name} data set (its own graph)"
-    except Exception:  # missing files, data layer not importable yet, ...
-        return _fallback_meta(name, data_root)
+    except Exception as e:  # missing files, data layer not importable yet, ...
+        return _fallback_meta(name, data_root, str(e).splitlines()[0].split(" | ")[0] if str(e) else type(e).__name__)
 
 
 def model_info(name: str, dataset: str, profile: Optional[str] = None, data_root=None) -> dict:
