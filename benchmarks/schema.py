@@ -570,12 +570,7 @@ def validate_suite(path, suite: dict, profile: Optional[str] = None, seeds: Opti
             sp = f"{apath['strategies']}[{i}]"
             if isinstance(entry, dict) and isinstance(entry.get("params"), dict):
                 entry_keys[sp] = set(entry["params"])
-            spec = _strategy_entry(entry, sp, P)
-            if spec is not None and "label" not in (entry if isinstance(entry, dict) else {}):
-                bad = check_component(spec.label, "strategy name")
-                if bad:
-                    P.add(sp, bad)
-                    spec = None
+            spec = _strategy_entry(entry, sp, P)  # (a label names directories: checked there)
             strats.append(spec)
             st_paths.append(sp)
         labels = [s.label for s in strats if s is not None]
@@ -596,6 +591,11 @@ def validate_suite(path, suite: dict, profile: Optional[str] = None, seeds: Opti
         if None in dsets or None in mods or None in strats or ratios is None or (
                 axes["budgets"] is not None and budgets is None):
             continue
+        for st, sp in zip(strats, st_paths):  # the documented rule the dry run prints
+            if budgets is not None and st.budgets is None and st.ratios is None and st.budget_mode == "native":
+                P.note(f"{P.at(sp)}: {st.label} cannot target a budget in its published form: it runs once "
+                       f"at its own prune ratio {st.native_ratio:g} and the report places it by its measured "
+                       f"passes (params.budgeted: true runs it at the budgets)")
         layers = _Layers([("", suite), (f"profiles.{prof}", (suite.get("profiles") or {}).get(prof) or {})]
                          + ([(bpath, block), (f"{bpath}.profiles.{prof}", (block.get("profiles") or {}).get(prof) or {})]
                             if has_blocks else []))

@@ -219,3 +219,27 @@ def test_every_shipped_suite_validates_cleanly(suite, tmp_path, capsys, monkeypa
     out, err = capsys.readouterr()
     assert rc == 0, err
     assert re.search(r"^\d+ runs \(", out, re.M) and err == ""
+
+
+def test_the_dry_run_prints_the_native_budget_rule(tmp_path, capsys):
+    p = write(tmp_path, BASE.replace("ratios: [0.5]", "budgets: [0.5]").replace("stprune", "infobatch"))
+    run_suite(p, out=tmp_path / "o", dry_run=True)
+    out = capsys.readouterr().out
+    assert re.search(r"^note: .*suite\.yaml\.strategies\[2\]: infobatch cannot target a budget in its published "
+                     r"form: it runs once at its own prune ratio 0\.5", out, re.M)
+
+
+def test_a_new_top_level_key_is_one_entry(tmp_path, monkeypatch):
+    from stbench.benchmarks import config as C
+    from stbench.benchmarks import schema
+
+    text = BASE + "tuning: {lr_mult: [0.5, 1, x]}\n"
+    assert "unknown key 'tuning'" in problems(tmp_path, text)
+    monkeypatch.setattr(C, "SUITE_KEYS", C.SUITE_KEYS + ("tuning",))
+
+    def check(value, path, P):
+        for i, m in enumerate(value.get("lr_mult", [])):
+            if not isinstance(m, (int, float)):
+                P.add(f"{path}.lr_mult[{i}]", f"expected a number, got {m!r}")
+    monkeypatch.setitem(schema.SECTION_CHECKS, "tuning", check)
+    assert "suite.yaml.tuning.lr_mult[2]: expected a number, got 'x'" in problems(tmp_path, text)
