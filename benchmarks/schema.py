@@ -67,6 +67,10 @@ def check_component(value: Any, what: str) -> Optional[str]:
     return None
 
 
+_UNKNOWN = re.compile(r"unknown (key|parameter|strategy|model|data set|profile) '([^']+)'.*?; valid(?: keys| choices)?: "
+                      r"([^;]+)(?:;|$)")
+
+
 class Problems:
     """Collects one line per problem: ``FILE.PATH: message`` (deduplicated, in order)."""
 
@@ -85,6 +89,9 @@ class Problems:
 
     def add_line(self, line: str) -> None:
         line = " ".join(str(line).split("\n"))
+        m = _UNKNOWN.search(line)
+        if m and "did you mean" not in line:  # config.py's messages list the valid names: add the nearest
+            line += did_you_mean(m.group(2), [c.strip() for c in m.group(3).split(",")])
         if line not in self.lines:
             self.lines.append(line)
 
@@ -588,11 +595,10 @@ def validate_suite(path, suite: dict, profile: Optional[str] = None, seeds: Opti
             bad = [s for s in run_seeds if not isinstance(s, int) or isinstance(s, bool) or s < 0]
             if bad:
                 P.add(apath["seeds"], f"seeds must be integers >= 0, got {bad[0]!r}")
-        if None in dsets or None in mods or None in strats or ratios is None or (
-                axes["budgets"] is not None and budgets is None):
-            continue
+        if ratios is None or (axes["budgets"] is not None and budgets is None):
+            continue  # the cells of the valid data sets, models and strategies are checked
         for st, sp in zip(strats, st_paths):  # the documented rule the dry run prints
-            if budgets is not None and st.budgets is None and st.ratios is None and st.budget_mode == "native":
+            if st is not None and budgets is not None and st.budgets is None and st.ratios is None and st.budget_mode == "native":
                 P.note(f"{P.at(sp)}: {st.label} cannot target a budget in its published form: it runs once "
                        f"at its own prune ratio {st.native_ratio:g} and the report places it by its measured "
                        f"passes (params.budgeted: true runs it at the budgets)")
@@ -601,7 +607,8 @@ def validate_suite(path, suite: dict, profile: Optional[str] = None, seeds: Opti
                             if has_blocks else []))
         overrides = [C._overrides(suite, prof), C._overrides(block, prof)]
         seeds_ok = [s for s in run_seeds if isinstance(s, int) and not isinstance(s, bool) and s >= 0][:1]
-        for d, m, (st, sp) in itertools.product(dsets, mods, zip(strats, st_paths)):
+        valid_strats = [(st, sp) for st, sp in zip(strats, st_paths) if st is not None]
+        for d, m, (st, sp) in itertools.product([d for d in dsets if d], [m for m in mods if m], valid_strats):
             for r, b in C.grid_points(st, ratios, budgets):
                 for s in seeds_ok:  # the seed changes no check: one cell per (d, m, st, r, b)
                     cfg = P.collect(C.resolve_run, d, m, st, r, s, prof, overrides, P.at(bpath), budget=b)

@@ -243,3 +243,16 @@ def test_a_new_top_level_key_is_one_entry(tmp_path, monkeypatch):
                 P.add(f"{path}.lr_mult[{i}]", f"expected a number, got {m!r}")
     monkeypatch.setitem(schema.SECTION_CHECKS, "tuning", check)
     assert "suite.yaml.tuning.lr_mult[2]: expected a number, got 'x'" in problems(tmp_path, text)
+
+
+def test_did_you_mean_for_every_unknown_name(tmp_path):
+    msg = problems(tmp_path, BASE.replace("[SYNTHETIC]", "[SYNTHETC]").replace("models: [stid]", "models: [stdi]")
+                   .replace("[full, random, stprune]", "[full, {name: stprune, params: {lamb: 0.2}}, randon]")
+                   + "launcher: {partiton: x}\n")
+    for needle in ("datasets: unknown data set 'SYNTHETC'", "did you mean 'SYNTHETIC'?", "did you mean 'stid'?",
+                   "strategies[1].params: unknown parameter 'lamb'", "did you mean 'lam'?",
+                   "strategies[2]: unknown strategy 'randon'", "did you mean 'random'?",
+                   "launcher: unknown key 'partiton'", "did you mean 'partition'?"):
+        assert needle in msg, needle
+    msg = problems(tmp_path, BASE + "model_params: {stid: {embeddim: 3}}\n")
+    assert "model_params.stid: unknown parameter 'embeddim'" in msg and "did you mean 'embed_dim'?" in msg
