@@ -364,15 +364,15 @@ def _device_problem(device: str, mode: str) -> Optional[str]:
 
 @functools.lru_cache(maxsize=None)
 def _dataset_steps(name: str) -> Tuple[Optional[int], Optional[list], bool]:
-    """(time steps when the YAML records them, its split, explicit windows) without loading data."""
+    """(time steps when the YAML records them, its split, whether the files give explicit
+    windows: LargeST's idx files, used unless ``max_steps`` cuts the series) without loading data."""
     try:
         from stbench.datasets import dataset_spec
         spec = dataset_spec(name)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - the data-set check reports it
         return None, None, False
     steps = (spec.get("time") or {}).get("steps")
-    explicit = "split_anchors" in json.dumps(spec) or spec.get("format", "").endswith("_npz")
-    return (int(steps) if isinstance(steps, int) else None), spec.get("split"), explicit
+    return (int(steps) if isinstance(steps, int) else None), spec.get("split"), spec.get("format") == "largest_npz"
 
 
 def _windows_problem(ds: dict) -> Optional[str]:
@@ -389,7 +389,7 @@ def _windows_problem(ds: dict) -> Optional[str]:
         return (f"{src} = {T} is shorter than one window ({ds['in_steps']} in + {ds['out_steps']} out = "
                 f"{span} steps)")
     split = ds.get("split") or spec_split
-    if explicit or not split:
+    if (explicit and ds.get("max_steps") is None) or not split:
         return None
     try:
         n_train, n_val, n_test = split_counts(n, split)

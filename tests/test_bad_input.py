@@ -5,9 +5,7 @@ Each case failed (or passed silently) on the code before issue 30."""
 from __future__ import annotations
 
 import errno
-import json
 import re
-import shutil
 import subprocess
 import sys
 import textwrap
