@@ -272,7 +272,9 @@ def _probe_strategy(name: str, params_json: str, ratio: float, budget: Optional[
         m = _PARAM_MSG.search(msg)
         if m:
             return m.group(1), f"{name}'s {m.group(1)} must be {m.group(2)}"
-        return None, msg
+        if msg.startswith("pruner "):  # the strategy's own check (ParamCheck), not the toy context's
+            return None, msg
+        return None
     except Exception:  # noqa: BLE001 - the toy context may not suit every strategy: the run will tell
         return None
     return None
@@ -335,7 +337,11 @@ def _check_model_params(name: str, params_json: str, in_steps: int, out_steps: i
     except (ValueError, TypeError) as e:
         msg = str(e).splitlines()[0]
         key = next((k for k in params if re.search(rf"\b{re.escape(k)}\b", msg)), None)
-        return ((key, msg),)
+        got = msg.rsplit("got ", 1)[-1] if "got " in msg else None
+        if key is None and got is not None:  # e.g. "dropout probability must be in [0, 1), got 1.5"
+            key = next((k for k, v in params.items() if not isinstance(v, (dict, list)) and str(v) == got), None)
+        msg = msg if msg.startswith(f"{name}:") else f"{name}: {msg}"
+        return ((key, msg),) if key is not None else ()  # else the toy graph's problem: the run will tell
     except Exception:  # noqa: BLE001 - a toy graph may not suit every model: the run will tell
         pass
     return ()
