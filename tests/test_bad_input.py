@@ -53,12 +53,14 @@ HEADER = "time,a,b,c\n"
 
 
 # ----------------------------------------------------------------------------- readers
-def test_a_wide_csv_cut_mid_row_is_an_error(specdir, tmp_path):
+def test_a_wide_csv_cut_mid_row_is_an_error(specdir, tmp_path, capsys):
     root = tmp_path / "root"
     whole = HEADER + rows(60)
     path = wide(specdir, root, whole[:-8])                     # cut inside the last value: "53.0"
     with pytest.raises(DataError, match=r"w\.csv: does not end with a newline, so its last row may be cut"):
         D.load_raw("W", root)
+    assert main(["data", "check", str(specdir / "W.yaml"), "--data-root", str(root)]) == 2  # passed before
+    assert "does not end with a newline" in capsys.readouterr().err
     path.write_text(whole[: whole.rindex(",")] + "\n")         # the last row lost its last field
     with pytest.raises(DataError, match=r"w\.csv: line 61: the last row has 3 of the header's 4 fields"):
         D.load_raw("W", root)
