@@ -19,7 +19,8 @@ Output of :func:`write_report` (default ``DIR/report``)::
     tta.md                        time (train seconds, sample passes) to a target validation MAE
     profile.md                    performance profile of every setting over the workloads
     figures/*.png, figures/*.pdf  see benchmarks/report_figures.py
-    index.md                      what was written, the grid, failed and set-aside runs, skipped figures
+    index.md                      what was written, the grid, failed and set-aside runs, skipped figures,
+                                  incomplete run directories of runs/ (with their reason)
 
 A table is one workload: (data set, model, profile), plus ``optimizer`` and ``workload``
 (the signature of the resolved data, model and training config) when results.csv has
