@@ -61,6 +61,7 @@ def _cmd_migrate(args) -> int:
 
 
 def _cmd_report(args) -> int:
+    from stbench.benchmarks.report import rules_of_args
     from stbench.benchmarks.runner import make_report
     from stbench.benchmarks.store import ResultsStore
 
@@ -68,9 +69,14 @@ def _cmd_report(args) -> int:
     if not (out / "runs").is_dir() and not (out / "results.csv").exists():
         print(f"error: {out} holds no runs/ directory nor results.csv", file=sys.stderr)
         return 2
+    try:
+        rules = rules_of_args(args)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if (out / "runs").is_dir():
         ResultsStore(out).write_results_csv()
-    make_report(out)
+    make_report(out, rules=rules)
     return 0
 
 
@@ -196,6 +202,8 @@ def add_engine_commands(sub) -> None:
     p = sub.add_parser("report", help="tables and figures from a results directory",
                        description="Rebuild results.csv from DIR/runs (if present), then tables and figures.")
     p.add_argument("dir", help="results directory (holds runs/ and results.csv)")
+    from stbench.benchmarks.report import add_rules_arguments
+    add_rules_arguments(p)
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("compare", help="do two results directories hold the same metrics for the same runs?",

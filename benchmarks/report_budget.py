@@ -26,11 +26,9 @@ Writes (through :func:`render_all`, called by ``benchmarks.report.write_report``
     infinite, "not reached"). TTA speedup = full@1's TTA / the run's, per seed.
 
 ``profile.md``
-    AlgoPerf-style performance profile over the workloads: for setting s on workload w,
-    ``r_sw = TTA_sw / min_s' TTA_s'w`` (passes, eps = 1 %, mean over seeds, a seed that
-    never reached the target counting as infinite); ``rho_s(tau)`` = share of the workloads where s
-    ran with ``r_sw <= tau``; score = (1 / 3) * integral of rho_s over [1, 4]
-    = mean over those workloads of ``max(0, 4 - r_sw) / 3``.
+    AlgoPerf's performance profile over every workload (benchmarks/report_profile.py):
+    a target fixed per workload, interpolated time to target, the median over seeds, and
+    every workload in the denominator.
 
 All numbers come from sorted inputs and fixed formats, so the same results give the
 same bytes.
@@ -674,7 +672,8 @@ def render_tta_md(data: ReportData) -> str:
              "(full@1). A run's TTA = the train-loop seconds and the sample passes summed over its epochs up "
              "to and including the first epoch whose validation MAE <= target; 'not reached' = never "
              "(infinite). TTA columns: means over the seeds that reached the target, '(k/n)' when only k of n "
-             "seeds did (in the speedups and in profile.md an unreached seed counts as infinite). "
+             "seeds did (in the speedups an unreached seed counts as infinite; profile.md uses its own "
+             "target, fixed per workload, and the median over seeds). "
              "TTA speedup = full@1's TTA / the run's, per seed; mean and 95 % t interval when every seed "
              "reached, else how many did. Test MAE at target = the test MAE of that epoch's checkpoint "
              "(curve.csv test_mae; blank when the curve has none). eps = 1 % is the default; 0.5 % and 2 % "
@@ -710,94 +709,9 @@ def render_tta_md(data: ReportData) -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-# ----------------------------------------------------------------------------- performance profile
-@dataclass
-class Profile:
-    workloads: List[tuple]                         # the workloads with a TTA, in report order
-    labels: List[str]                              # settings in first-seen order
-    ratios: Dict[str, Dict[tuple, float]]          # label -> workload -> r (inf: not reached)
-    reached: Dict[str, Dict[tuple, int]] = field(default_factory=dict)
-
-    def rho(self, label: str, tau: float) -> float:
-        r = list(self.ratios[label].values())
-        return float(np.mean([x <= tau for x in r])) if r else float("nan")
-
-    def score(self, label: str) -> float:
-        r = list(self.ratios[label].values())
-        if not r:
-            return float("nan")
-        return float(np.mean([max(0.0, TAU_MAX - x) / (TAU_MAX - 1.0) if math.isfinite(x) else 0.0 for x in r]))
-
-    def ranked(self) -> List[str]:
-        return sorted(self.labels, key=lambda s: (-self.score(s), s))
-
-
-def performance_profile(data: ReportData, eps: float = PROFILE_EPS) -> Profile:
-    cache_key = ("profile", eps)
-    if cache_key in data.cache:
-        return data.cache[cache_key]
-    prof = Profile([], [], {}, {})
-    for key in data.table_keys():
-        times = {}
-        for r in tta_rows(data, key, eps):
-            t = r.mean_passes()
-            if not math.isnan(t):
-                times[r.setting.label] = (t, r.reached)
-        finite = [t for t, _ in times.values() if math.isfinite(t)]
-        if not finite or min(finite) <= 0:
-            continue
-        best = min(finite)
-        prof.workloads.append(key)
-        for label, (t, k) in times.items():
-            if label not in prof.ratios:
-                prof.labels.append(label)
-                prof.ratios[label], prof.reached[label] = {}, {}
-            prof.ratios[label][key] = t / best if math.isfinite(t) else float("inf")
-            prof.reached[label][key] = k
-    data.cache[cache_key] = prof
-    return prof
-
-
-def _r_text(r: Optional[float]) -> str:
-    if r is None:
-        return ""
-    return f"{r:.2f}" if math.isfinite(r) else "not reached"
-
-
-def render_profile_md(data: ReportData) -> str:
-    prof = performance_profile(data)
-    lines = ["# Performance profile", "",
-             f"AlgoPerf-style profile over the workloads of this results directory. For setting s (strategy "
-             f"at a prune ratio r or budget b) on workload w: TTA_sw = the sample passes to reach (1 + "
-             f"{PROFILE_EPS * 100:g} %) x full@1's best validation MAE (tta.md), mean over seeds, infinite "
-             f"when some seed never reached it; r_sw = TTA_sw / min over s' of TTA_s'w (1 = fastest on w). "
-             f"rho_s(tau) = share of the workloads where s ran with r_sw <= tau; Score = the normalised area "
-             f"under rho_s over tau in [1, {TAU_MAX:g}] = mean over those workloads of max(0, {TAU_MAX:g} - "
-             f"r_sw) / {TAU_MAX - 1:g} (1 = fastest everywhere, 0 = never within {TAU_MAX:g}x). Workloads = "
-             f"where s ran; Reached = of those, where every seed reached the target; Fastest = r_sw = 1.", ""]
-    if not prof.workloads:
-        return "\n".join(lines + ["No workload has a TTA (curves with val_mae, train_seconds and sample_passes "
-                                  "and a full-data run at budget 1 are needed)."]) + "\n"
-    body = []
-    for label in prof.ranked():
-        r = list(prof.ratios[label].values())
-        body.append([escape_md(label), str(len(r)), str(sum(math.isfinite(x) for x in r)),
-                     str(sum(x == 1.0 for x in r))] +
-                    [f"{prof.rho(label, tau):.2f}" for tau in (1.0, 1.5, 2.0, TAU_MAX)] +
-                    [f"{prof.score(label):.3f}"])
-    lines += _md_table(["Setting", "Workloads", "Reached", "Fastest", "rho(1)", "rho(1.5)", "rho(2)",
-                        f"rho({TAU_MAX:g})", "Score"], ["---"] + ["---:"] * 8, body) + [""]
-    lines += ["## r_sw per workload", ""]
-    names = [f"W{i + 1}" for i in range(len(prof.workloads))]
-    lines += [f"- {n}: {data.title(k)}" for n, k in zip(names, prof.workloads)] + [""]
-    body = [[escape_md(label)] + [_r_text(prof.ratios[label].get(k)) for k in prof.workloads]
-            for label in prof.ranked()]
-    lines += _md_table(["Setting"] + names, ["---"] + ["---:"] * len(names), body) + [""]
-    return "\n".join(lines).rstrip("\n") + "\n"
-
-
 # ----------------------------------------------------------------------------- all
 def render_all(data: ReportData) -> Dict[str, str]:
     """{file name: text} of budget.md, budget.tex, tta.md and profile.md."""
+    from stbench.benchmarks.report_profile import render_profile_md
     return {"budget.md": render_budget_md(data), "budget.tex": render_budget_tex(data),
             "tta.md": render_tta_md(data), "profile.md": render_profile_md(data)}
