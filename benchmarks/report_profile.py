@@ -183,8 +183,8 @@ def render_profile_md(data: ReportData) -> str:
     lines = ["# Performance profile", "",
              f"AlgoPerf's performance profile over every workload of this results directory that has a "
              f"full-data run at budget 1 (full@1). Target of workload w = (1 + {PROFILE_EPS * 100:g} %) x the "
-             f"median over seeds of full@1's best validation MAE (fixed per workload, so full@1 does not reach "
-             f"it by construction). T_sws = the sample passes seed s of setting s (strategy at a prune ratio r "
+             f"median over seeds of full@1's best validation MAE (fixed per workload from the reference runs, "
+             f"not each seed's or each setting's own best, so no setting reaches it by construction). T_sws = the sample passes seed s of setting s (strategy at a prune ratio r "
              f"or budget b) needs to reach it, interpolated linearly between the checkpoints around the "
              f"crossing (passgrid.csv when the run has one, else the per-epoch curve); TTA_sw = the median "
              f"over the setting's seeds (infinite when most never reach it); r_sw = TTA_sw / min over s' of "
