@@ -682,12 +682,14 @@ def render_index_md(data: ReportData, written: Sequence[str],
         "efficiency.md": "per strategy: pruning efficiency across runs and within a run (drift-free); "
                          "machine-load check per table",
         "budget.md": "per workload with budget runs: dMAE against full@1 and against the full-data "
-                     "control at the same budget (paired 95 % t intervals), Pass ×, Wall ×; native runs; "
-                     "best strategy per budget",
+                     "control at the same budget (paired 95 % t intervals, verdicts at the margin, adjusted "
+                     "p-values), Pass ×, Wall ×; native runs; best setting per budget (selected on validation)",
+        "budget_summary.md": "one page over the budget workloads: best setting per budget (selected on "
+                             "validation), saving without loss, verdicts against the control per strategy",
         "budget.tex": "the budget tables in LaTeX",
         "tta.md": "time to accuracy: train seconds and sample passes until the validation MAE first "
                   "reaches (1 + eps) x full@1's best, eps = 1 %, 0.5 %, 2 %; TTA speedups",
-        "profile.md": "performance profile (AlgoPerf) of every setting over the workloads, with scores",
+        "profile.md": "performance profile (AlgoPerf) of every setting over every workload, with scores",
         "index.md": "this file",
     }
     lines += ["## Files", ""]

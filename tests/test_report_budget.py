@@ -739,3 +739,18 @@ def test_train_fraction_titles_and_order(tmp_path):
     assert [k[-1] for k in keys] == ["aaaa1111", "0000dddd"]    # the whole span first, whatever the hash
     assert d.title(keys[1]) == "dsA · m1 · adam · last 1/8 of the training windows (profile cpu, workload 0000dddd)"
     assert d.title(keys[0]) == TITLE_A
+
+
+def test_margin_and_adjust_flags_reach_the_report(budget_dir, tmp_path, capsys):
+    from stbench.benchmarks.cli import build_parser
+    from stbench.benchmarks.report import main as report_main, rules_of_args
+    args = build_parser().parse_args(["report", str(budget_dir), "--margin", "2", "--adjust", "bh"])
+    assert (args.margin, args.adjust) == (2.0, "bh")
+    assert rules_of_args(args).margin_pct == 2.0 and rules_of_args(args).adjust == "bh"
+    assert report_main([str(budget_dir), "--out", str(tmp_path / "r"), "--no-figures", "--margin", "2",
+                        "--adjust", "bh"]) == 0
+    capsys.readouterr()
+    md = (tmp_path / "r" / "budget.md").read_text(encoding="utf-8")
+    assert "margin delta = 2 % of full@1's MAE; p-values adjusted by Benjamini-Hochberg" in md
+    tables = (tmp_path / "r" / "tables.md").read_text(encoding="utf-8")
+    assert "margin delta = 2 % of full@1's MAE" in tables

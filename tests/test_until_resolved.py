@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from stbench.benchmarks import stats
 from stbench.benchmarks.report import VerdictRules, build_report_data
 from stbench.benchmarks.report_budget import BudgetTable, Cell, budget_tables
@@ -100,3 +102,12 @@ def test_until_resolved_on_synthetic_adds_seeds_only_where_unresolved_and_stops_
             assert c["stopped"] == "resolved after the first seeds" and set(c["seeds"]) == before[cell]
     summary = (out / "report" / "budget_summary.md").read_text(encoding="utf-8")
     assert "## Seeds per cell (run --until-resolved)" in summary and "cap: 4 seeds" in summary
+
+
+def test_a_bad_report_block_fails_before_the_first_run(tmp_path):
+    from stbench.benchmarks.config import ConfigError
+    suite = tmp_path / "bad.yaml"
+    suite.write_text(SUITE + "report: {margn: 2}\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml.report: unknown key\(s\) \['margn'\]; valid keys: margin, adjust"):
+        run_suite(suite, out=tmp_path / "out", quiet=True)
+    assert not (tmp_path / "out" / "runs").exists()
