@@ -19,6 +19,11 @@ Writes (through :func:`render_all`, called by ``benchmarks.report.write_report``
     runs (soft selectors at their own prune ratio): own rows, placed by the budget they
     reached, compared with the control at the nearest budget (named in the row).
 
+    Every difference carries a verdict (stats.verdict at the report's margin delta, in %
+    of full@1's MAE) and its two-sided paired t-test p-value adjusted over the report's
+    families (:func:`adjust_families`: Holm, or BH). The best setting of a budget is the
+    one with the lowest mean validation MAE (:func:`best_at`), reported on test.
+
 ``tta.md``
     Time to accuracy, for every workload: target = (1 + eps) x the best validation MAE of
     the same seed's full@1; a run's TTA is the cumulative train-loop seconds and sample

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from stbench.benchmarks.report import ReportData, is_reference_full
-from stbench.benchmarks.report_budget import PROFILE_EPS, TAU_MAX, Setting, best_val, settings_of
+from stbench.benchmarks.report_budget import PROFILE_EPS, TAU_MAX, best_val, settings_of
 from stbench.benchmarks.report_tables import _md_table, escape_md
 
 #: per-run validation on a common grid of sample passes (written by newer runs)

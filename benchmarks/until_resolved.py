@@ -25,7 +25,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from stbench.benchmarks import stats
 from stbench.benchmarks.config import ConfigError, RunSpec, load_suite, matches, parse_only, workload_signature
@@ -118,8 +118,8 @@ def _specs_for(path, seed: int, profile, data_root, filt) -> List[RunSpec]:
 
 
 def run_until_resolved(path, margin: Optional[float] = None, max_seeds: int = 10, out=None, profile=None, only=None,
-                       data_root=None, retry_failed: bool = False, report: bool = True, quiet: bool = False,
-                       run_suite_fn: Optional[Callable] = None) -> dict:
+                       data_root=None, retry_failed: bool = False, report: bool = True,
+                       quiet: bool = False) -> dict:
     """Run the suite, then add seeds round by round (see the module text); write the record
     and the report. ``margin``: delta in % of full@1's MAE (default: the suite's report:
     margin, else 1)."""
@@ -132,8 +132,8 @@ def run_until_resolved(path, margin: Optional[float] = None, max_seeds: int = 10
     rules = VerdictRules(margin_pct=base.margin_pct if margin is None else float(margin), level=base.level,
                          adjust=base.adjust)
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
-    first = (run_suite_fn or run_suite)(path, profile=profile, only=only, out=out, data_root=data_root,
-                                        retry_failed=retry_failed, report=False, quiet=quiet)
+    first = run_suite(path, profile=profile, only=only, out=out, data_root=data_root, retry_failed=retry_failed,
+                      report=False, quiet=quiet)
     out = Path(first["out"])
     filt = {k: v for k, v in parse_only(only).items() if k != "seed"}
     store = ResultsStore(out)
