@@ -5,7 +5,8 @@ After the suite's own seeds have run, every cell of a budget table (a strategy a
 the full-data control included) has up to two *decisive* comparisons, the paired dMAE
 against full@1 and, for a pruning strategy, against the control at its budget, each with a
 verdict at margin delta (benchmarks/stats.py). A cell is *selected* once, after the first
-seeds, when one of them is not resolved or underpowered. Then, round after round, every
+seeds, when one of them is not resolved or underpowered (the verdict of the interval alone,
+before the report's multiplicity adjustment, which depends on every other cell). Then, round after round, every
 selected cell that is not yet done gets one more seed (and full@1 and the control get the
 same seed, so the comparison stays paired) until::
 
