@@ -37,7 +37,10 @@ workload's full runs at budget 1::
     dmae_pct      = 100 * (mae_r / mae_f - 1)                (negative = better than full)
 
 Per-run values are then averaged over seeds (mean, sample std with ddof=1); dMAE also
-gets the 95 % t interval of its per-seed values (benchmarks/stats.py).
+gets the 95 % t interval of its per-seed values (benchmarks/stats.py) and its verdict at
+the report's margin (:class:`VerdictRules`: margin delta in % of full@1's MAE, default 1;
+p-value adjustment, default Holm; from ``report --margin/--adjust`` or a suite's
+``report:`` block).
 Everything is sorted before any arithmetic, so the same rows in any order give
 byte-identical tables.
 """

@@ -7,9 +7,12 @@ per-seed differences ``d_s = a_s - b_s`` over the seeds both finished, then::
     half = t_{0.975, n-1} * std(d, ddof=1) / sqrt(n)        (95 % two-sided t interval)
     interval = [mean - half, mean + half]
 
-With n = 1 there is no interval. A difference whose interval contains 0 is a *tie*
-and prints as one (:func:`fmt_interval`). Everything here is plain arithmetic on sorted
-inputs, so the same numbers give the same text.
+With n = 1 there is no interval. :func:`fmt_interval` prints an interval that contains 0
+as a *tie*; the reports judge comparisons with :func:`verdict` instead (better / worse /
+equivalent / not resolved / underpowered at a margin, below), because a tie does not
+exclude a loss larger than the margin. Multiplicity: :func:`adjust_pvalues` (Holm, BH,
+registered in ADJUSTMENTS). Everything here is plain arithmetic on sorted inputs, so the
+same numbers give the same text.
 """
 from __future__ import annotations
 
