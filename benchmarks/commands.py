@@ -30,7 +30,17 @@ def _cmd_run(args) -> int:
         from stbench.datasets.registry import EXTRA_DIRS_ENV
         os.environ[EXTRA_DIRS_ENV] = os.pathsep.join(
             [str(Path(d).resolve()) for d in args.dataset_config] + [os.environ.get(EXTRA_DIRS_ENV, "")]).rstrip(os.pathsep)
+    if not args.until_resolved and (args.margin is not None or args.max_seeds != 10):
+        print("error: --margin and --max-seeds go with --until-resolved (the report's margin: the suite's "
+              "report: block, or report DIR --margin)", file=sys.stderr)
+        return 2
     try:
+        if args.until_resolved:
+            from stbench.benchmarks.until_resolved import run_until_resolved
+            res = run_until_resolved(args.suite, margin=args.margin, max_seeds=args.max_seeds, out=args.out,
+                                     profile=args.profile, only=args.only, data_root=args.data_root,
+                                     retry_failed=args.retry_failed, report=not args.no_report)
+            return 1 if res.get("failed") or res.get("lost") else 0
         with distributed.session():  # joins the process group under torchrun, else nothing
             res = run_suite(args.suite, profile=args.profile, seeds=args.seeds, only=args.only,
                             dry_run=args.dry_run, out=args.out, data_root=args.data_root,
@@ -65,6 +75,7 @@ def _cmd_migrate(args) -> int:
 
 
 def _cmd_report(args) -> int:
+    from stbench.benchmarks.report import rules_of_args
     from stbench.benchmarks.runner import make_report
     from stbench.benchmarks.store import ResultsStore
 
@@ -73,9 +84,14 @@ def _cmd_report(args) -> int:
         print(f"error: {out} holds no runs/ directory nor results.csv", file=sys.stderr)
         return 2
     try:
+        rules = rules_of_args(args)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
         if (out / "runs").is_dir():
             ResultsStore(out).write_results_csv()
-        make_report(out)
+        make_report(out, rules=rules)
     except BAD_RESULTS as e:
         print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
         return 2
@@ -171,6 +187,15 @@ def add_engine_commands(sub) -> None:
                    help="a directory of data-set YAMLs to register (adds to $STBENCH_DATASET_CONFIGS); may repeat")
     p.add_argument("--retry-failed", action="store_true", help="rerun cells recorded as failed")
     p.add_argument("--no-report", action="store_true", help="skip the report at the end")
+    u = p.add_argument_group(
+        "seeds until resolved (README: 'Seeds until resolved')",
+        "Add seeds to the budget cells whose comparisons with full@1 and the control are not resolved, "
+        "until their intervals' half-width <= margin / 2 or the cap; local launcher, one run at a time.")
+    u.add_argument("--until-resolved", action="store_true", help="add seeds to unresolved cells (see above)")
+    u.add_argument("--margin", type=float, default=None, metavar="PCT",
+                   help="equivalence margin delta in %% of full@1's MAE (default: the suite's report: margin, "
+                        "else 1)")
+    u.add_argument("--max-seeds", type=int, default=10, metavar="K", help="at most K seeds per cell (default 10)")
     g = p.add_argument_group(
         "launching (defaults: the suite's launcher: block; see docs/scaling.md)",
         "One run on K processes (DDP): torchrun --nproc_per_node=K run_benchmark.py run SUITE.yaml")
@@ -208,6 +233,8 @@ def add_engine_commands(sub) -> None:
     p = sub.add_parser("report", help="tables and figures from a results directory",
                        description="Rebuild results.csv from DIR/runs (if present), then tables and figures.")
     p.add_argument("dir", help="results directory (holds runs/ and results.csv)")
+    from stbench.benchmarks.report import add_rules_arguments
+    add_rules_arguments(p)
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("compare", help="do two results directories hold the same metrics for the same runs?",

@@ -106,7 +106,7 @@ DATASET_TYPES = {
 }
 OVERRIDE_KEYS = ("train", "dataset", "model_params", "strategy_params")
 AXIS_KEYS = ("datasets", "models", "strategies", "ratios", "budgets", "seeds")
-SUITE_KEYS = (("name", "description", "profile", "out", "experiments", "profiles", "launcher")
+SUITE_KEYS = (("name", "description", "profile", "out", "experiments", "profiles", "launcher", "report")
               + AXIS_KEYS + OVERRIDE_KEYS)
 BLOCK_KEYS = ("name", "description", "profiles") + AXIS_KEYS + OVERRIDE_KEYS
 STRATEGY_KEYS = ("name", "label", "ratio", "ratios", "budget", "budgets", "params")

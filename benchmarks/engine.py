@@ -18,8 +18,9 @@ whole trajectory (time to accuracy) is available; the last of them is the run's 
 
 Budgets (strategy.budget = b): the pruner plans its counts against E = train.epochs
 (PruneContext.epochs); the ``full`` strategy instead trains round(b E) epochs with every
-learning-rate milestone m moved to max(1, round(m * E_b / E)) (a schedule of the
-shorter length, not the first epochs of the long one): see :func:`run_schedule`.
+learning-rate milestone m moved to round(m * E_b / E), kept distinct and ordered (a schedule
+of the shorter length, not the first epochs of the long one): see :func:`run_schedule` and
+benchmarks/schedule.py.
 
 Under torchrun (``dist.active``, see benchmarks/distributed.py) every rank runs this same
 loop on its share of the shuffled selection with batch B / W, the model wrapped in
@@ -82,15 +83,16 @@ def _pooled_loss(w: torch.Tensor, per: torch.Tensor, mask: torch.Tensor) -> torc
 
 def run_schedule(cfg: dict) -> tuple:
     """(epochs, milestones) the engine trains with: train.epochs and train.milestones, or,
-    for ``full`` at budget b, round(b E) epochs (at least 1) and milestones scaled to them."""
+    for ``full`` at budget b, round(b E) epochs (at least 1) and milestones scaled to them,
+    distinct and ordered (schedule.shorten_milestones; a budget too short for them raises)."""
     tcfg = cfg["train"]
     epochs, milestones = int(tcfg["epochs"]), list(tcfg["milestones"] or [])
     budget = cfg["strategy"].get("budget")
     if budget is None or cfg["strategy"]["name"] != "full":
         return epochs, milestones
     short = max(1, int(round(float(budget) * epochs)))
-    scaled = [min(short, max(1, int(round(m * short / epochs)))) for m in milestones]
-    return short, scaled
+    from stbench.benchmarks.schedule import shorten_milestones
+    return short, shorten_milestones(milestones, epochs, short, float(budget))
 
 
 class DivergenceError(RuntimeError):

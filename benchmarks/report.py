@@ -38,7 +38,10 @@ workload's full runs at budget 1::
     dmae_pct      = 100 * (mae_r / mae_f - 1)                (negative = better than full)
 
 Per-run values are then averaged over seeds (mean, sample std with ddof=1); dMAE also
-gets the 95 % t interval of its per-seed values (benchmarks/stats.py).
+gets the 95 % t interval of its per-seed values (benchmarks/stats.py) and its verdict at
+the report's margin (:class:`VerdictRules`: margin delta in % of full@1's MAE, default 1;
+p-value adjustment, default Holm; from ``report --margin/--adjust`` or a suite's
+``report:`` block).
 Everything is sorted before any arithmetic, so the same rows in any order give
 byte-identical tables.
 """
@@ -360,6 +363,65 @@ def sort_runs_like(summary: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     return key.drop(columns=["_rank", "_b1", "_b2", "_tf"]).reset_index(drop=True)
 
 
+# ----------------------------------------------------------------------------- verdict rules
+@dataclass(frozen=True)
+class VerdictRules:
+    """How a report turns paired differences into verdicts (benchmarks/stats.py).
+
+    ``margin_pct``: the equivalence margin delta in % of full@1's MAE (the unit of every
+    dMAE), so a comparison is *equivalent* when its interval lies inside [-delta, +delta];
+    ``level``: the two-sided level of every interval (alpha = 1 - level);
+    ``adjust``: the multiplicity adjustment of the report's families of comparisons
+    (``holm`` or ``bh``, stats.ADJUSTMENTS)."""
+
+    margin_pct: float = stats.DEFAULT_MARGIN_PCT
+    level: float = stats.LEVEL
+    adjust: str = stats.DEFAULT_ADJUST
+
+    def __post_init__(self):
+        if not (math.isfinite(self.margin_pct) and self.margin_pct > 0):
+            raise ValueError(f"report margin must be a number > 0 (% of full@1's MAE), got {self.margin_pct!r}")
+        if not 0.5 <= self.level < 1:
+            raise ValueError(f"report level must be in [0.5, 1), got {self.level!r}")
+        if self.adjust not in stats.ADJUSTMENTS:
+            raise ValueError(f"report adjust {self.adjust!r} unknown; valid choices: "
+                             f"{', '.join(sorted(stats.ADJUSTMENTS))}")
+
+    @property
+    def level_pct(self) -> str:
+        return f"{self.level * 100:g} %"
+
+    @property
+    def caption(self) -> str:
+        """The sentence every table caption carries: level, margin and adjustment."""
+        return (f"{self.level_pct} paired t intervals; margin delta = {self.margin_pct:g} % of full@1's MAE; "
+                f"p-values adjusted by {ADJUST_NAMES.get(self.adjust, self.adjust)}")
+
+
+#: how captions name the adjustments
+ADJUST_NAMES = {"holm": "Holm", "bh": "Benjamini-Hochberg"}
+
+
+def rules_from(mapping: Optional[dict], where: str = "report") -> VerdictRules:
+    """VerdictRules from a suite's ``report:`` block (keys margin, adjust); errors name the key."""
+    mapping = dict(mapping or {})
+    known = {"margin": "margin_pct", "adjust": "adjust"}
+    extra = sorted(set(mapping) - set(known))
+    if extra:
+        raise ValueError(f"{where}: unknown key(s) {extra}; valid keys: {', '.join(known)}")
+    kwargs = {}
+    for key, attr in known.items():
+        if key in mapping and mapping[key] is not None:
+            value = mapping[key]
+            if attr != "adjust" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ValueError(f"{where}.{key}: expected a number, got {value!r}")
+            kwargs[attr] = float(value) if attr != "adjust" else str(value)
+    try:
+        return VerdictRules(**kwargs)
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
+
+
 # ----------------------------------------------------------------------------- the data of a report
 @dataclass
 class ReportData:
@@ -377,6 +439,7 @@ class ReportData:
     set_aside: List[str] = field(default_factory=list)  # duplicate runs not used, and why
     _curves: Dict[str, Optional[pd.DataFrame]] = field(default_factory=dict)
     cache: Dict[str, object] = field(default_factory=dict)  # derived results shared by writers
+    rules: VerdictRules = field(default_factory=VerdictRules)  # margin, level, adjustment
 
     @property
     def group_key(self) -> Tuple[str, ...]:
@@ -497,8 +560,26 @@ def _deduplicate(finished: pd.DataFrame, cell_key: Sequence[str], set_aside: Lis
     return sort_runs(order[~dup])
 
 
-def build_report_data(results_dir) -> ReportData:
-    """Load results.csv, split finished/failed, attach speedups and aggregate over seeds."""
+def dmae_verdicts(summary: pd.DataFrame, rules: VerdictRules) -> List[str]:
+    """Per summary row: the verdict word (stats.classify, margin rules.margin_pct) of its paired
+    dMAE interval against full@1 ('' for the reference and without a paired seed). The
+    interval is aggregate()'s (95 %)."""
+    words = []
+    for _, row in summary.iterrows():
+        n = row.get("dmae_pct_paired", 0)
+        n = int(n) if isinstance(n, (int, float)) and math.isfinite(n) else 0
+        is_ref = row["strategy"] == FULL_LABEL and not math.isfinite(float(row.get("budget", np.nan)))
+        if is_ref or n == 0:
+            words.append("")
+            continue
+        iv = stats.Interval(float(row["dmae_pct_mean"]), float(row["dmae_pct_lo"]), float(row["dmae_pct_hi"]), n)
+        words.append(stats.classify(iv, rules.margin_pct))
+    return words
+
+
+def build_report_data(results_dir, rules: Optional[VerdictRules] = None) -> ReportData:
+    """Load results.csv, split finished/failed, attach speedups and aggregate over seeds
+    (``rules``: margin, level and adjustment of the verdicts; default VerdictRules())."""
     results_dir = Path(results_dir)
     runs, present = read_results(results_dir)
     table_key = table_key_for(present)
@@ -511,8 +592,11 @@ def build_report_data(results_dir) -> ReportData:
     failed = runs[~is_finished].reset_index(drop=True)
     optional = tuple(q for q in AGGREGATED_OPTIONAL if q in present)
     summary = aggregate(finished, failed, group_key, optional)
+    rules = rules or VerdictRules()
+    summary["dmae_pct_verdict"] = dmae_verdicts(summary, rules)
     data = ReportData(results_dir, runs, finished, failed, summary,
-                      ordered_strategies(runs) if len(runs) else [], notes, present, table_key, set_aside)
+                      ordered_strategies(runs) if len(runs) else [], notes, present, table_key, set_aside,
+                      rules=rules)
     for key in data.table_keys():
         if (data.select(summary, key)["reference"] == "none").all():
             notes.append("No finished full-data run for {}: speedups, efficiency "
@@ -545,18 +629,20 @@ def _remove_stale_figures(fig_dir: Path, keep: set) -> None:
                 path.unlink()
 
 
-def write_report(results_dir, out_dir=None, figures: bool = True) -> Dict[str, Path]:
+def write_report(results_dir, out_dir=None, figures: bool = True,
+                 rules: Optional[VerdictRules] = None) -> Dict[str, Path]:
     """Write tables, summary, budget/TTA/profile reports, figures and index.md; return
     {relative name: path}.
 
     ``out_dir`` defaults to ``results_dir/report``; ``figures=False`` writes the text
     outputs only. Figure files of an earlier report that this one does not draw are
     removed. Every text output is byte-identical for the same results.csv (and curve
-    files) whatever its row and column order.
+    files) whatever its row and column order. ``rules``: the verdicts' margin, level and
+    p-value adjustment (default: 1 % of full@1's MAE, 95 %, Holm).
     """
     from stbench.benchmarks import report_budget, report_figures, report_summary, report_tables
 
-    data = build_report_data(results_dir)
+    data = build_report_data(results_dir, rules)
     out = Path(out_dir) if out_dir is not None else Path(results_dir) / "report"
     out.mkdir(parents=True, exist_ok=True)
     written: Dict[str, Path] = {}
@@ -605,14 +691,30 @@ def incomplete_md(results_dir) -> str:
     return "\n".join(lines) + "\n"
 
 
+def add_rules_arguments(p: argparse.ArgumentParser) -> None:
+    """--margin, --adjust (the report's VerdictRules; the level stays 95 %)."""
+    p.add_argument("--margin", type=float, default=None, metavar="PCT",
+                   help=f"equivalence margin in %% of full@1's MAE (default {stats.DEFAULT_MARGIN_PCT:g})")
+    p.add_argument("--adjust", choices=sorted(stats.ADJUSTMENTS), default=None,
+                   help=f"p-value adjustment over the report's comparisons (default {stats.DEFAULT_ADJUST})")
+
+
+def rules_of_args(args, base: Optional[VerdictRules] = None) -> VerdictRules:
+    """``base`` (default VerdictRules()) with the flags given on the command line."""
+    base = base or VerdictRules()
+    return VerdictRules(margin_pct=args.margin if args.margin is not None else base.margin_pct,
+                        level=base.level, adjust=args.adjust or base.adjust)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """``python -m stbench.benchmarks.report DIR [--out OUT]``: write the report, print the summary."""
     p = argparse.ArgumentParser(prog="python -m stbench.benchmarks.report", description=main.__doc__)
     p.add_argument("results_dir", help="directory holding results.csv and runs/")
     p.add_argument("--out", default=None, help="output directory (default RESULTS_DIR/report)")
     p.add_argument("--no-figures", action="store_true", help="write the tables only")
+    add_rules_arguments(p)
     args = p.parse_args(argv)
-    written = write_report(args.results_dir, args.out, figures=not args.no_figures)
+    written = write_report(args.results_dir, args.out, figures=not args.no_figures, rules=rules_of_args(args))
     print(written["summary.md"].read_text(encoding="utf-8"))
     print(f"report: {written['index.md'].parent}")
     return 0

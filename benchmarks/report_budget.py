@@ -19,6 +19,11 @@ Writes (through :func:`render_all`, called by ``benchmarks.report.write_report``
     runs (soft selectors at their own prune ratio): own rows, placed by the budget they
     reached, compared with the control at the nearest budget (named in the row).
 
+    Every difference carries a verdict (stats.verdict at the report's margin delta, in %
+    of full@1's MAE) and its two-sided paired t-test p-value adjusted over the report's
+    families (:func:`adjust_families`: Holm, or BH). The best setting of a budget is the
+    one with the lowest mean validation MAE (:func:`best_at`), reported on test.
+
 ``tta.md``
     Time to accuracy, for every workload: target = (1 + eps) x the best validation MAE of
     the same seed's full@1; a run's TTA is the cumulative train-loop seconds and sample
@@ -26,11 +31,9 @@ Writes (through :func:`render_all`, called by ``benchmarks.report.write_report``
     infinite, "not reached"). TTA speedup = full@1's TTA / the run's, per seed.
 
 ``profile.md``
-    AlgoPerf-style performance profile over the workloads: for setting s on workload w,
-    ``r_sw = TTA_sw / min_s' TTA_s'w`` (passes, eps = 1 %, mean over seeds, a seed that
-    never reached the target counting as infinite); ``rho_s(tau)`` = share of the workloads where s
-    ran with ``r_sw <= tau``; score = (1 / 3) * integral of rho_s over [1, 4]
-    = mean over those workloads of ``max(0, 4 - r_sw) / 3``.
+    AlgoPerf's performance profile over every workload (benchmarks/report_profile.py):
+    a target fixed per workload, interpolated time to target, the median over seeds, and
+    every workload in the denominator.
 
 All numbers come from sorted inputs and fixed formats, so the same results give the
 same bytes.
@@ -45,7 +48,8 @@ import numpy as np
 import pandas as pd
 
 from stbench.benchmarks import stats
-from stbench.benchmarks.report import FULL_LABEL, LOAD_SPREAD, ReportData, is_reference_full
+from stbench.benchmarks.report import (ADJUST_NAMES, FULL_LABEL, LOAD_SPREAD, ReportData, VerdictRules,
+                                      is_reference_full)
 from stbench.benchmarks.report_tables import LOAD_MD, _md_table, escape_md, escape_tex, fmt_number, fmt_ratio, ratio_text, tex_caption_head
 
 #: the target tolerances of TTA, the default first
@@ -152,7 +156,12 @@ def missed_budget(row: pd.Series, epochs_ref: float) -> bool:
 # ----------------------------------------------------------------------------- budget tables
 @dataclass
 class Cell:
-    """One strategy at one budget (or one native setting), aggregated over seeds."""
+    """One strategy at one budget (or one native setting), aggregated over seeds.
+
+    ``v_ref`` / ``v_ctrl``: the verdicts of the paired dMAE against full@1 and against the
+    control (stats.verdict with the report's margin and level); ``p_ref_adj`` /
+    ``p_ctrl_adj``: their p-values adjusted over the report's family (NaN when the cell is
+    not in a family: underpowered, missed budget, native, the reference)."""
 
     n: int
     mae: float                   # mean test MAE
@@ -163,6 +172,22 @@ class Cell:
     reached: float               # mean budget reached
     missed: int                  # seeds that missed their budget
     control_budget: float = float("nan")   # the control compared with (native rows)
+    val: float = float("nan")              # mean best validation MAE (val_mae_best): selects the best
+    v_ref: Optional[stats.Verdict] = None
+    v_ctrl: Optional[stats.Verdict] = None
+    p_ref_adj: float = float("nan")
+    p_ctrl_adj: float = float("nan")
+    level: float = stats.LEVEL
+
+    @property
+    def word_ref(self) -> str:
+        """The counted word against full@1 (after the adjustment; '' without a verdict)."""
+        return stats.final_word(self.v_ref, self.p_ref_adj, self.level) if self.v_ref else ""
+
+    @property
+    def word_ctrl(self) -> str:
+        """The counted word against the control (after the adjustment; '' without a verdict)."""
+        return stats.final_word(self.v_ctrl, self.p_ctrl_adj, self.level) if self.v_ctrl else ""
 
 
 @dataclass
@@ -174,14 +199,14 @@ class BudgetTable:
     best: List[str] = field(default_factory=list)
     no_control: List[float] = field(default_factory=list)  # budgets without a control run
     reference_seeds: int = 0
+    controls: Dict[float, Dict[int, float]] = field(default_factory=dict)
 
 
-def _dmae(runs: pd.DataFrame, other: Dict[int, float], ref: Dict[int, float]) -> stats.Interval:
-    """Interval of 100 (MAE_run - other) / ref over the seeds all three have."""
+def _dmae_values(runs: pd.DataFrame, other: Dict[int, float], ref: Dict[int, float]) -> List[float]:
+    """100 (MAE_run - other) / ref over the seeds all three have, in seed order."""
     mine = per_seed(runs, "mae")
-    vals = {s: 100.0 * (mine[s] - other[s]) / ref[s] for s in sorted(set(mine) & set(other) & set(ref))
-            if ref[s] > 0}
-    return stats.mean_interval(vals.values())
+    return [100.0 * (mine[s] - other[s]) / ref[s] for s in sorted(set(mine) & set(other) & set(ref))
+            if ref[s] > 0]
 
 
 def _mean(values) -> float:
@@ -191,19 +216,38 @@ def _mean(values) -> float:
 
 
 def _cell(runs: pd.DataFrame, ref: Dict[int, float], ctrl: Optional[Dict[int, float]], epochs_ref: float,
-          is_control: bool = False) -> Cell:
+          rules: VerdictRules, is_control: bool = False) -> Cell:
     reached = [run_budget(r, epochs_ref)[0] for _, r in runs.iterrows()]
     missed = sum(missed_budget(r, epochs_ref) for _, r in runs.iterrows())
-    return Cell(n=len(runs), mae=_mean(runs["mae"]), vs_ref=_dmae(runs, ref, ref),
-                vs_ctrl=stats.EMPTY if (ctrl is None or is_control) else _dmae(runs, ctrl, ref),
+    v_ref = stats.verdict(_dmae_values(runs, ref, ref), rules.margin_pct, rules.level)
+    v_ctrl = None if (ctrl is None or is_control) else stats.verdict(_dmae_values(runs, ctrl, ref),
+                                                                    rules.margin_pct, rules.level)
+    return Cell(n=len(runs), mae=_mean(runs["mae"]), vs_ref=v_ref.interval,
+                vs_ctrl=stats.EMPTY if v_ctrl is None else v_ctrl.interval,
                 pass_x=_mean(runs["pass_speedup"]), wall_x=_mean(runs["wall_speedup"]),
-                reached=_mean(reached), missed=int(missed))
+                reached=_mean(reached), missed=int(missed), val=_mean(runs["val_mae_best"]),
+                v_ref=v_ref, v_ctrl=v_ctrl, level=rules.level)
 
 
 def budget_table(data: ReportData, key: tuple) -> BudgetTable:
-    cache_key = ("budget_table", key)
-    if cache_key in data.cache:
-        return data.cache[cache_key]
+    """The budget table of one workload, with p-values adjusted over the whole report."""
+    return budget_tables(data)[key]
+
+
+def budget_tables(data: ReportData) -> Dict[tuple, BudgetTable]:
+    """Every budget table of the report (budget_keys order), after :func:`adjust_families`."""
+    cache_key = ("budget_tables",)
+    if cache_key not in data.cache:
+        tables = {key: _build_table(data, key) for key in budget_keys(data)}
+        adjust_families(list(tables.values()), data.rules)
+        for t in tables.values():
+            t.best = _best_lines(t, t.controls)
+        data.cache[cache_key] = tables
+    return data.cache[cache_key]
+
+
+def _build_table(data: ReportData, key: tuple) -> BudgetTable:
+    rules = data.rules
     runs = data.select(data.finished, key)
     epochs_ref = reference_epochs(runs)
     settings = settings_of(data, key)
@@ -214,45 +258,98 @@ def budget_table(data: ReportData, key: tuple) -> BudgetTable:
     for s, g in settings:
         if s.strategy == FULL_LABEL and s.has_budget:
             controls[s.budget] = per_seed(g, "mae")
-    table = BudgetTable(key, budgets, [], reference_seeds=len(ref))
+    table = BudgetTable(key, budgets, [], reference_seeds=len(ref), controls=controls)
     table.no_control = [b for b in budgets if b not in controls]
     # rows: the full-data control first, then every strategy with a budget run
     full_cells: Dict[float, Cell] = {}
     if len(ref_runs):
-        full_cells[1.0] = _cell(ref_runs, ref, ref, epochs_ref, is_control=True)
+        full_cells[1.0] = _cell(ref_runs, ref, ref, epochs_ref, rules, is_control=True)
     strategies: Dict[str, Dict[float, Cell]] = {}
     for s, g in settings:
         if s.strategy == FULL_LABEL:
             if s.has_budget:
-                full_cells[s.budget] = _cell(g, ref, None, epochs_ref, is_control=True)
+                full_cells[s.budget] = _cell(g, ref, None, epochs_ref, rules, is_control=True)
             continue
         if s.has_budget:
-            strategies.setdefault(s.strategy, {})[s.budget] = _cell(g, ref, controls.get(s.budget), epochs_ref)
+            strategies.setdefault(s.strategy, {})[s.budget] = _cell(g, ref, controls.get(s.budget), epochs_ref,
+                                                                    rules)
         else:
             reached = _mean(run_budget(r, epochs_ref)[0] for _, r in g.iterrows())
             near = min(budgets + [1.0], key=lambda b: (abs(b - reached), -b)) if math.isfinite(reached) else 1.0
-            cell = _cell(g, ref, controls.get(near), epochs_ref)
+            cell = _cell(g, ref, controls.get(near), epochs_ref, rules)
             cell.control_budget = near if near in controls else float("nan")
             table.native.append((s, cell))
     table.rows = [(FULL_LABEL, full_cells)] + list(strategies.items())
-    table.best = _best_lines(table, controls)
-    data.cache[cache_key] = table
     return table
 
 
+def in_family(name: str, b: float, cell: Cell, which: str) -> bool:
+    """Whether a comparison enters the report's adjustment: a cell of a budget table (any
+    budget, 1 included) that kept to its budget, with a verdict from at least
+    stats.MIN_SEEDS paired seeds; ``which`` = ``ctrl`` (a pruning strategy against the
+    control at its budget; at b = 1 the control is full@1) or ``ref`` (every setting but
+    full@1 itself against full@1). Native rows stay outside (their control is only the
+    nearest budget's)."""
+    v = cell.v_ctrl if which == "ctrl" else cell.v_ref
+    if v is None or not v.counted or cell.missed:
+        return False
+    if name == FULL_LABEL:
+        return which == "ref" and b < 1.0
+    return True
+
+
+def adjust_families(tables: List[BudgetTable], rules: VerdictRules) -> Dict[str, int]:
+    """Adjust the p-values of two families over every table of a report (rules.adjust):
+
+    ``ctrl``: every pruner-vs-control comparison of a budget-table cell that kept to its
+    budget and has >= MIN_SEEDS paired seeds; ``ref``: every setting-vs-full@1 comparison of
+    such cells (the control included). Within a family the order is tables, rows, budgets
+    descending; adjustments depend only on the set of p-values. Sets ``p_ctrl_adj`` / ``p_ref_adj``; returns the sizes m."""
+    sizes = {}
+    for which, attr in (("ctrl", "p_ctrl_adj"), ("ref", "p_ref_adj")):
+        members = [cell for t in tables for name, cells in t.rows for b, cell in sorted(cells.items(), reverse=True)
+                   if in_family(name, b, cell, which)]
+        ps = [(cell.v_ctrl if which == "ctrl" else cell.v_ref).p for cell in members]
+        for cell, p in zip(members, stats.adjust_pvalues(ps, rules.adjust)):
+            setattr(cell, attr, float(p))
+        sizes[which] = len(members)
+    return sizes
+
+
+def family_sizes(data: ReportData) -> Dict[str, int]:
+    """m of each family of the report (see :func:`adjust_families`)."""
+    tables = budget_tables(data)
+    return {which: sum(in_family(name, b, cell, which) for t in tables.values() for name, cells in t.rows
+                       for b, cell in cells.items()) for which in ("ctrl", "ref")}
+
+
 def best_at(rows: List[Tuple[str, Dict[float, Cell]]], b: float) -> Optional[Tuple[str, Cell]]:
-    """The lowest-mean setting at budget b among those that kept to it (the control wins exact ties)."""
+    """The setting at budget b with the lowest mean *validation* MAE (val_mae_best, mean over
+    seeds) among those that kept to it (the control wins exact ties); its test verdicts are
+    what the report prints. None without such a setting."""
     cands = [(name, cells[b]) for name, cells in rows
-             if b in cells and math.isfinite(cells[b].mae) and not cells[b].missed]
+             if b in cells and math.isfinite(cells[b].val) and not cells[b].missed]
     if not cands:
         return None
-    return min(cands, key=lambda nc: (nc[1].mae, nc[0] != FULL_LABEL, nc[0]))
+    return min(cands, key=lambda nc: (nc[1].val, nc[0] != FULL_LABEL, nc[0]))
+
+
+def verdict_text(cell: Cell, which: str) -> str:
+    """``-1.84 [-2.97, -0.71] better (adj. p 0.012)`` of a cell against full@1 (``ref``) or
+    the control (``ctrl``); '' without a verdict."""
+    v = cell.v_ctrl if which == "ctrl" else cell.v_ref
+    if v is None:
+        return stats.fmt_interval(cell.vs_ctrl if which == "ctrl" else cell.vs_ref)
+    p, label = (cell.p_ctrl_adj if which == "ctrl" else cell.p_ref_adj), "adj. p"
+    if not math.isfinite(p) and v.counted:  # outside the families (native, missed): say so
+        p, label = v.p, "unadj. p"
+    return stats.fmt_verdict(v, p, cell.level, p_label=label)
 
 
 def _best_lines(table: BudgetTable, controls: Dict[float, Dict[int, float]]) -> List[str]:
     """Per budget: among the settings that kept to the budget, the one with the lowest mean
-    test MAE (the control wins exact ties) and how it compares with the control; settings
-    that missed the budget are named apart, never as the best at it."""
+    validation MAE (the control wins exact ties) and its test verdicts against full@1 and
+    the control; settings that missed the budget are named apart, never as the best at it."""
     lines = []
     for b in sorted(set(table.budgets) | ({1.0} if table.reference_seeds else set()), reverse=True):
         finite = [(name, cells[b]) for name, cells in table.rows if b in cells and math.isfinite(cells[b].mae)]
@@ -263,20 +360,20 @@ def _best_lines(table: BudgetTable, controls: Dict[float, Dict[int, float]]) -> 
         name, cell = best
         head = f"b = {budget_text(b)} ({speedup_text(b)}): "
         tail = f" Missed this budget, not ranked: {', '.join(over)}." if over else ""
+        vals = f"validation MAE {cell.val:.3f}, test MAE {cell.mae:.3f}"
         if name == FULL_LABEL:
-            what = "full data at budget 1 (the reference)" if b == 1.0 else "the full-data control (shortened schedule)"
-            lines.append(head + f"{what}, test MAE {cell.mae:.3f}; no strategy has a lower mean.{tail}")
+            if b == 1.0:
+                lines.append(head + f"full data at budget 1 (the reference), {vals}; no strategy has a lower "
+                                    f"mean validation MAE.{tail}")
+            else:
+                lines.append(head + f"the full-data control (shortened schedule), {vals}; vs full@1 "
+                                    f"{verdict_text(cell, 'ref')}.{tail}")
             continue
-        iv = cell.vs_ctrl
         if not controls.get(b):
             verdict = "no control at this budget"
-        elif iv.is_tie:
-            verdict = f"tie with control (dMAE vs control {stats.fmt_interval(iv, tie=False)} %)"
-        elif iv.has_interval:
-            verdict = f"dMAE vs control {stats.fmt_interval(iv)} %"
         else:
-            verdict = f"dMAE vs control {stats.fmt_interval(iv)} %, no interval"
-        lines.append(head + f"{name}, test MAE {cell.mae:.3f}; {verdict}.{tail}")
+            verdict = f"vs control {verdict_text(cell, 'ctrl')}"
+        lines.append(head + f"{name}, {vals}; vs full@1 {verdict_text(cell, 'ref')}; {verdict}.{tail}")
     return lines
 
 
@@ -289,8 +386,8 @@ def _budget_cells(name: str, b: float, cell: Optional[Cell], missed_mark: str, l
     if name == FULL_LABEL and b == 1.0:
         vs_ref, vs_ctrl = "ref", "ref"
     else:
-        vs_ref = stats.fmt_interval(cell.vs_ref)
-        vs_ctrl = "ctrl" if name == FULL_LABEL else stats.fmt_interval(cell.vs_ctrl)
+        vs_ref = verdict_text(cell, "ref")
+        vs_ctrl = "ctrl" if name == FULL_LABEL else verdict_text(cell, "ctrl")
     pass_x = fmt_number(cell.pass_x, 2)
     if cell.missed:
         pass_x += f" {missed_mark} reached {cell.reached:.2f}"
@@ -315,27 +412,36 @@ def _native_body(table: BudgetTable) -> List[List[str]]:
     for s, c in table.native:
         ctrl = budget_text(c.control_budget) if math.isfinite(c.control_budget) else "-"
         body.append([s.strategy, fmt_ratio(s.ratio), str(c.n), fmt_number(c.reached, 3),
-                     f"{1.0 / c.reached:.2f}×" if c.reached > 0 else "", stats.fmt_interval(c.vs_ref),
-                     ctrl, stats.fmt_interval(c.vs_ctrl), fmt_number(c.pass_x, 2), fmt_number(c.wall_x, 2)])
+                     f"{1.0 / c.reached:.2f}×" if c.reached > 0 else "", verdict_text(c, "ref"),
+                     ctrl, verdict_text(c, "ctrl"), fmt_number(c.pass_x, 2), fmt_number(c.wall_x, 2)])
     return body
 
 
 NATIVE_HEADER = ["Strategy", "Ratio", "n", "Reached b", "1/b", "vs full@1", "Control b", "vs control",
                  "Pass ×", "Wall ×"]
 
-BUDGET_INTRO = (
-    "Accuracy at equal compute. A budget b allows b E n sample passes (E epochs of the full-data "
-    "reference, n training windows); the ideal speedup is 1/b. Per cell: dMAE vs full@1 = "
-    "100 (MAE - MAE_full@1) / MAE_full@1 and dMAE vs control = 100 (MAE - MAE_control) / MAE_full@1, "
-    "in %, per seed against the same seed's run, then the mean and the 95 % t interval "
-    "(t_{0.975, n-1} std / sqrt n) of the paired differences; 'tie [lo, hi]' = the interval contains 0; "
-    "'(n=1)' = one seed, no interval. full@1 = the full-data run at budget 1; control = the full-data "
-    "run at the same budget (full data, schedule shortened to round(b E) epochs). Pass × and Wall × "
-    "against full@1 (means over seeds). Negative dMAE = better.")
+def budget_intro(rules: VerdictRules) -> str:
+    """The paragraph above the budget tables: definitions, level, margin and adjustment."""
+    return (
+        "Accuracy at equal compute. A budget b allows b E n sample passes (E epochs of the full-data "
+        "reference, n training windows); the ideal speedup is 1/b. Per cell: dMAE vs full@1 = "
+        "100 (MAE - MAE_full@1) / MAE_full@1 and dMAE vs control = 100 (MAE - MAE_control) / MAE_full@1, "
+        f"in %, per seed against the same seed's run, then the mean and the {rules.level_pct} t interval "
+        "(t_{(1+level)/2, n-1} std / sqrt n) of the paired differences and a verdict with margin "
+        f"delta = {rules.margin_pct:g} % of full@1's MAE: better (interval below 0), worse (above 0), "
+        "equivalent (inside [-delta, +delta]), not resolved (otherwise); underpowered = fewer than "
+        f"{stats.MIN_SEEDS} paired seeds (never counted). Beside it the two-sided paired t-test p-value "
+        f"adjusted by {ADJUST_NAMES.get(rules.adjust, rules.adjust)} over the report's family: every "
+        "pruner-vs-control comparison of the budget tables (cells that kept to their budget, enough seeds; "
+        "at b = 1 the control is full@1), and separately every comparison of such cells against full@1; "
+        f"'n.s.' = a better / worse that does not survive (adjusted p >= {stats.alpha_of(rules.level):.2g}); 'unadj. p' = outside the families "
+        "(native rows, missed budgets). full@1 = the full-data run at budget 1; control = the full-data "
+        "run at the same budget (full data, schedule shortened to round(b E) epochs). Pass × and Wall × "
+        "against full@1 (means over seeds). Negative dMAE = better.")
 
 
 def render_budget_md(data: ReportData) -> str:
-    lines = ["# Accuracy at equal compute (budgets)", "", BUDGET_INTRO, ""]
+    lines = ["# Accuracy at equal compute (budgets)", "", budget_intro(data.rules), ""]
     keys = budget_keys(data)
     if not keys:
         return "\n".join(lines + ["No budget runs in this results directory (the `budget` column of "
@@ -345,7 +451,7 @@ def render_budget_md(data: ReportData) -> str:
               "(sample_passes - b E n > E); x is the budget it reached (mean over seeds).", ""]
     for key in keys:
         t = budget_table(data, key)
-        lines += [f"## {data.title(key)}", ""]
+        lines += [f"## {data.title(key)}", "", f"dMAE (%) per budget with its verdict: {data.rules.caption}.", ""]
         header, align = ["Strategy", "n"], ["---", "---:"]
         for b in t.budgets:
             tag = f"b={budget_text(b)} ({speedup_text(b)})"
@@ -376,13 +482,14 @@ def render_budget_md(data: ReportData) -> str:
                          + ": dMAE vs control blank there.")
         lines += [f"- {n}" for n in notes] + ([""] if notes else [])
         if t.best:
-            lines += ["Best strategy per budget (lowest mean test MAE):", ""] + [f"- {b}" for b in t.best] + [""]
+            lines += [f"Best setting per budget (selected on validation: the lowest mean validation MAE; its test "
+                      f"verdicts; {data.rules.caption}):", ""] + [f"- {b}" for b in t.best] + [""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def render_budget_tex(data: ReportData) -> str:
     out = ["% Generated by stbench (benchmarks/report_budget.py). Needs \\usepackage{booktabs,graphicx}.",
-           "% " + BUDGET_INTRO, ""]
+           "% " + budget_intro(data.rules), ""]
     keys = budget_keys(data)
     if not keys:
         return "\n".join(out + ["% No budget runs."]) + "\n"
@@ -390,8 +497,9 @@ def render_budget_tex(data: ReportData) -> str:
         t = budget_table(data, key)
         caption = (f"{tex_caption_head(data, key)} at equal compute: per budget $b$, "
                    r"$\Delta$MAE (\%) against full data at $b=1$ and against the full-data control at $b$ "
-                   r"(paired by seed; mean and 95\% $t$ interval, `tie' when it contains 0), and the pass "
-                   r"and wall-clock speedups against full data at $b=1$.")
+                   r"(paired by seed; mean, " + _tex(data.rules.caption) + r"; verdict better / worse / "
+                   r"equivalent / not resolved / underpowered), and the pass and wall-clock speedups against "
+                   r"full data at $b=1$.")
         groups = [""] * 2
         rules = []
         col = 3
@@ -422,7 +530,8 @@ def render_budget_tex(data: ReportData) -> str:
                 out.append(" & ".join(_tex(c) for c in row) + r" \\")
             out += [r"\bottomrule", r"\end{tabular}"]
         if t.best:
-            out.append(r"\par\smallskip{\footnotesize Best per budget: " + " ".join(_tex(b) for b in t.best) + "}")
+            out.append(r"\par\smallskip{\footnotesize Best per budget (selected on validation): "
+                       + " ".join(_tex(b) for b in t.best) + "}")
         out += [r"\end{table}", ""]
     return "\n".join(out).rstrip("\n") + "\n"
 
@@ -568,7 +677,8 @@ def render_tta_md(data: ReportData) -> str:
              "(full@1). A run's TTA = the train-loop seconds and the sample passes summed over its epochs up "
              "to and including the first epoch whose validation MAE <= target; 'not reached' = never "
              "(infinite). TTA columns: means over the seeds that reached the target, '(k/n)' when only k of n "
-             "seeds did (in the speedups and in profile.md an unreached seed counts as infinite). "
+             "seeds did (in the speedups an unreached seed counts as infinite; profile.md uses its own "
+             "target, fixed per workload, and the median over seeds). "
              "TTA speedup = full@1's TTA / the run's, per seed; mean and 95 % t interval when every seed "
              "reached, else how many did. Test MAE at target = the test MAE of that epoch's checkpoint "
              "(curve.csv test_mae; blank when the curve has none). eps = 1 % is the default; 0.5 % and 2 % "
@@ -604,94 +714,9 @@ def render_tta_md(data: ReportData) -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-# ----------------------------------------------------------------------------- performance profile
-@dataclass
-class Profile:
-    workloads: List[tuple]                         # the workloads with a TTA, in report order
-    labels: List[str]                              # settings in first-seen order
-    ratios: Dict[str, Dict[tuple, float]]          # label -> workload -> r (inf: not reached)
-    reached: Dict[str, Dict[tuple, int]] = field(default_factory=dict)
-
-    def rho(self, label: str, tau: float) -> float:
-        r = list(self.ratios[label].values())
-        return float(np.mean([x <= tau for x in r])) if r else float("nan")
-
-    def score(self, label: str) -> float:
-        r = list(self.ratios[label].values())
-        if not r:
-            return float("nan")
-        return float(np.mean([max(0.0, TAU_MAX - x) / (TAU_MAX - 1.0) if math.isfinite(x) else 0.0 for x in r]))
-
-    def ranked(self) -> List[str]:
-        return sorted(self.labels, key=lambda s: (-self.score(s), s))
-
-
-def performance_profile(data: ReportData, eps: float = PROFILE_EPS) -> Profile:
-    cache_key = ("profile", eps)
-    if cache_key in data.cache:
-        return data.cache[cache_key]
-    prof = Profile([], [], {}, {})
-    for key in data.table_keys():
-        times = {}
-        for r in tta_rows(data, key, eps):
-            t = r.mean_passes()
-            if not math.isnan(t):
-                times[r.setting.label] = (t, r.reached)
-        finite = [t for t, _ in times.values() if math.isfinite(t)]
-        if not finite or min(finite) <= 0:
-            continue
-        best = min(finite)
-        prof.workloads.append(key)
-        for label, (t, k) in times.items():
-            if label not in prof.ratios:
-                prof.labels.append(label)
-                prof.ratios[label], prof.reached[label] = {}, {}
-            prof.ratios[label][key] = t / best if math.isfinite(t) else float("inf")
-            prof.reached[label][key] = k
-    data.cache[cache_key] = prof
-    return prof
-
-
-def _r_text(r: Optional[float]) -> str:
-    if r is None:
-        return ""
-    return f"{r:.2f}" if math.isfinite(r) else "not reached"
-
-
-def render_profile_md(data: ReportData) -> str:
-    prof = performance_profile(data)
-    lines = ["# Performance profile", "",
-             f"AlgoPerf-style profile over the workloads of this results directory. For setting s (strategy "
-             f"at a prune ratio r or budget b) on workload w: TTA_sw = the sample passes to reach (1 + "
-             f"{PROFILE_EPS * 100:g} %) x full@1's best validation MAE (tta.md), mean over seeds, infinite "
-             f"when some seed never reached it; r_sw = TTA_sw / min over s' of TTA_s'w (1 = fastest on w). "
-             f"rho_s(tau) = share of the workloads where s ran with r_sw <= tau; Score = the normalised area "
-             f"under rho_s over tau in [1, {TAU_MAX:g}] = mean over those workloads of max(0, {TAU_MAX:g} - "
-             f"r_sw) / {TAU_MAX - 1:g} (1 = fastest everywhere, 0 = never within {TAU_MAX:g}x). Workloads = "
-             f"where s ran; Reached = of those, where every seed reached the target; Fastest = r_sw = 1.", ""]
-    if not prof.workloads:
-        return "\n".join(lines + ["No workload has a TTA (curves with val_mae, train_seconds and sample_passes "
-                                  "and a full-data run at budget 1 are needed)."]) + "\n"
-    body = []
-    for label in prof.ranked():
-        r = list(prof.ratios[label].values())
-        body.append([escape_md(label), str(len(r)), str(sum(math.isfinite(x) for x in r)),
-                     str(sum(x == 1.0 for x in r))] +
-                    [f"{prof.rho(label, tau):.2f}" for tau in (1.0, 1.5, 2.0, TAU_MAX)] +
-                    [f"{prof.score(label):.3f}"])
-    lines += _md_table(["Setting", "Workloads", "Reached", "Fastest", "rho(1)", "rho(1.5)", "rho(2)",
-                        f"rho({TAU_MAX:g})", "Score"], ["---"] + ["---:"] * 8, body) + [""]
-    lines += ["## r_sw per workload", ""]
-    names = [f"W{i + 1}" for i in range(len(prof.workloads))]
-    lines += [f"- {n}: {data.title(k)}" for n, k in zip(names, prof.workloads)] + [""]
-    body = [[escape_md(label)] + [_r_text(prof.ratios[label].get(k)) for k in prof.workloads]
-            for label in prof.ranked()]
-    lines += _md_table(["Setting"] + names, ["---"] + ["---:"] * len(names), body) + [""]
-    return "\n".join(lines).rstrip("\n") + "\n"
-
-
 # ----------------------------------------------------------------------------- all
 def render_all(data: ReportData) -> Dict[str, str]:
     """{file name: text} of budget.md, budget.tex, tta.md and profile.md."""
+    from stbench.benchmarks.report_profile import render_profile_md
     return {"budget.md": render_budget_md(data), "budget.tex": render_budget_tex(data),
             "tta.md": render_tta_md(data), "profile.md": render_profile_md(data)}

@@ -12,7 +12,8 @@
     in every seed have no bar and say how many seeds reached it.
 ``performance_profile``
     One figure for the results directory: rho_s(tau) over tau in [1, 4] for the best
-    settings by score (all of them are in profile.md).
+    settings by score (all of them are in profile.md); shares over every workload of the
+    profile (benchmarks/report_profile.py).
 """
 from __future__ import annotations
 
@@ -25,8 +26,9 @@ from matplotlib.lines import Line2D
 
 from stbench.benchmarks.report import FULL_LABEL, ReportData
 from stbench.benchmarks.report_budget import (
-    PROFILE_EPS, TAU_MAX, budget_keys, budget_table, performance_profile, speedup_interval, tta_rows,
+    PROFILE_EPS, TAU_MAX, budget_keys, budget_table, speedup_interval, tta_rows,
 )
+from stbench.benchmarks.report_profile import performance_profile
 from stbench.benchmarks.report_figures import (
     LINESTYLES, MARKERS, WIDTH, SkipFigure, _legend_rows, _new_axes, log_speedup_axis,
     register_figure, register_global_figure, strategy_colour,
@@ -183,7 +185,7 @@ def profile_figure(data: ReportData) -> Figure:
         strategy = label.split(" ")[0]
         k = per_strategy.get(strategy, 0)
         per_strategy[strategy] = k + 1
-        r = sorted(x for x in prof.ratios[label].values())
+        r = sorted(prof.r(label, w) for w in prof.workloads)
         taus = sorted({1.0, TAU_MAX} | {x for x in r if 1.0 <= x <= TAU_MAX})
         # a small vertical offset per line keeps coinciding steps apart (values: profile.md)
         dodge = (i - (len(ranked) - 1) / 2.0) * PROFILE_DODGE
@@ -195,7 +197,8 @@ def profile_figure(data: ReportData) -> Figure:
     ax.set_xlabel("τ (TTA in passes / the fastest setting's, per workload)")
     ax.set_ylabel("share of workloads with r ≤ τ")
     n_all = len(prof.labels)
-    ax.set_title(f"Performance profile, {len(prof.workloads)} workload(s), target +{PROFILE_EPS * 100:g} %")
+    ax.set_title(f"Performance profile, {len(prof.workloads)} workload(s), target +{PROFILE_EPS * 100:g} %\n"
+                 f"of full@1's median best validation MAE", fontsize=7)
     if len(ranked) > 1:
         ax.text(0.99, 0.03, f"lines offset by up to ±{PROFILE_DODGE * (len(ranked) - 1) / 2:.2f}",
                 transform=ax.transAxes, ha="right", va="bottom", fontsize=6, color="#555555")

@@ -1,18 +1,24 @@
 """One page over every budget workload of a results directory: ``budget_summary.md``.
 
-Built from :func:`benchmarks.report_budget.budget_table` (the same cells as budget.md)::
+Built from :func:`benchmarks.report_budget.budget_tables` (the same cells and verdicts as
+budget.md; margin delta, level and p-value adjustment from the report's VerdictRules)::
 
-    Best per budget     per workload and budget b, the setting with the lowest mean test
-                        MAE among those that kept to b (the full-data control included;
-                        it wins exact ties), its dMAE vs full@1 (95 % paired t interval,
-                        'tie' when it contains 0) and how it compares with the control.
+    Best per budget     per workload and budget b, the setting with the lowest mean
+                        *validation* MAE among those that kept to b (the full-data control
+                        included; it wins exact ties), and its *test* verdicts: dMAE vs
+                        full@1 (paired t interval, verdict, adjusted p) and, for a pruning
+                        strategy, its verdict against the control at b.
     Saving without loss per workload: the largest speedup 1/b such that at b and at every
-                        larger budget of the workload some setting of the group is not
-                        worse than full@1 (dMAE interval lo <= 0: a tie or better; at least
-                        two paired seeds). Groups: the control alone, the pruning strategies
-                        (any of them), and both. '-' when even the largest budget fails.
-    Against the control per strategy: how many of its budget cells are better than the
-                        control at the same budget (interval hi < 0), a tie, or worse (lo > 0).
+                        larger budget of the workload some setting of the group is
+                        equivalent to or better than full@1 (after the adjustment: a
+                        better that does not survive counts only if its interval lies
+                        inside the margin). Groups: the control alone, the pruning
+                        strategies (any of them), and both. '-' when even the largest
+                        budget fails.
+    Against the control per strategy: its budget cells by the counted verdict against the
+                        control at the same budget: better / worse only when the adjusted
+                        p < 1 - level; equivalent; not resolved; underpowered (< MIN_SEEDS
+                        seeds, never counted) and missed budgets apart.
 
 Every number is formatted from sorted inputs, so the same results give the same bytes.
 """
@@ -22,39 +28,33 @@ import math
 from typing import Dict, List, Tuple
 
 from stbench.benchmarks import stats
-from stbench.benchmarks.report import FULL_LABEL, ReportData
-from stbench.benchmarks.report_budget import (Cell, best_at, budget_keys, budget_table, budget_text, reference_epochs,
-                                             run_budget, speedup_text)
+from stbench.benchmarks.report import ADJUST_NAMES, FULL_LABEL, ReportData
+from stbench.benchmarks.report_budget import (Cell, best_at, budget_keys, budget_tables, budget_text, family_sizes,
+                                             reference_epochs, run_budget, speedup_text, verdict_text)
+from stbench.benchmarks.report_seeds import render_seeds_section
 from stbench.benchmarks.report_tables import _md_table, escape_md, fmt_number
 
 CONTROL = "control"
+#: verdicts that make a saving "without loss" against full@1
+NO_LOSS = (stats.EQUIVALENT, stats.BETTER)
+#: the count columns of "Against the control", in order
+COUNT_WORDS = (stats.BETTER, stats.WORSE, stats.EQUIVALENT, stats.UNRESOLVED)
 
 
-def not_worse(cell: Cell) -> bool:
-    """A tie with full@1 or better: the paired interval's lower end <= 0 (two seeds at least)."""
-    iv = cell.vs_ref
-    return iv.has_interval and iv.lo <= 0.0
-
-
-def vs_control_word(iv: stats.Interval) -> str:
-    if not iv.has_interval:
-        return ""
-    if iv.hi < 0:
-        return "better"
-    if iv.lo > 0:
-        return "worse"
-    return "tie"
+def no_loss(cell: Cell) -> bool:
+    """Equivalent to or better than full@1 (the counted word, after the adjustment)."""
+    return cell.word_ref in NO_LOSS
 
 
 def affordable(rows: List[Tuple[str, Dict[float, Cell]]], budgets: List[float],
                members) -> Tuple[float, List[str]]:
     """(smallest b of the descending ``budgets`` such that at b and every larger budget some
-    setting in ``members`` (a predicate on the name) is not worse than full@1, the names that
-    qualify at that b); (NaN, []) when the largest budget already fails."""
+    setting in ``members`` (a predicate on the name) kept to b and is equivalent to or better
+    than full@1, the names that qualify at that b); (NaN, []) when the largest budget fails."""
     found, names = float("nan"), []
     for b in sorted(budgets, reverse=True):
         ok = sorted(name for name, cells in rows
-                    if members(name) and b in cells and not cells[b].missed and not_worse(cells[b]))
+                    if members(name) and b in cells and not cells[b].missed and no_loss(cells[b]))
         if not ok:
             break
         found, names = b, ok
@@ -71,20 +71,44 @@ def _saving_text(b: float, names: List[str]) -> str:
     return f"{speedup_text(b)} ({', '.join(_label(n) for n in names)})"
 
 
+def ctrl_text(cell: Cell) -> str:
+    """``better vs control (adj. p 0.004)`` without the interval (budget.md has it)."""
+    v = cell.v_ctrl
+    if v is None or not v.interval.n:
+        return ""
+    if v.word == stats.UNDERPOWERED:
+        return f"underpowered vs control (n={v.interval.n})"
+    ns = " n.s." if v.word in (stats.BETTER, stats.WORSE) and not stats.survives(v, cell.p_ctrl_adj, cell.level) \
+        else ""
+    p = f" (adj. p {stats.fmt_p(cell.p_ctrl_adj)})" if math.isfinite(cell.p_ctrl_adj) else ""
+    return f"{v.word}{ns} vs control{p}"
+
+
 def render_summary_md(data: ReportData) -> str:
     lines = ["# Summary at equal compute", ""]
     keys = budget_keys(data)
     if not keys:
         return "\n".join(lines + ["No budget runs in this results directory: see budget.md."]) + "\n"
-    tables = [budget_table(data, k) for k in keys]
+    rules = data.rules
+    by_key = budget_tables(data)
+    tables = [by_key[k] for k in keys]
+    m = family_sizes(data)
+    adj = ADJUST_NAMES.get(rules.adjust, rules.adjust)
+    alpha = stats.alpha_of(rules.level)
     budgets = sorted({b for t in tables for b in t.budgets if b < 1.0}, reverse=True)
-    lines += ["## Best setting per budget", "",
-              "Per workload and budget b: the setting with the lowest mean test MAE among those that kept to "
-              "b (control = full data with the schedule shortened to b; it wins exact ties), its dMAE against "
-              "full data at b = 1 in % (mean and 95 % paired t interval over the seeds; 'tie' = the interval "
-              "contains 0), and, for a pruning strategy, whether it is better than the control at b, a tie or "
-              "worse (the same interval of the difference to the control). Blank: the workload has no runs "
-              "at b. budget.md holds every strategy.", ""]
+    lines += [f"Verdicts: {rules.caption} (families: {m['ctrl']} pruner-vs-control and {m['ref']} "
+              f"setting-vs-full@1 comparisons). better / worse = the interval below / above 0 and, to be "
+              f"counted, the adjusted p < {alpha:.2g} ('n.s.': it does not survive the adjustment); "
+              f"equivalent = the interval inside [-{rules.margin_pct:g} %, +{rules.margin_pct:g} %]; not "
+              f"resolved = neither; underpowered = fewer than {stats.MIN_SEEDS} paired seeds, never counted.",
+              "",
+              "## Best setting per budget", "",
+              "Per workload and budget b, selected on validation: the setting with the lowest mean validation MAE "
+              "over seeds among those that kept to b (control = full data with the schedule shortened to b; it "
+              "wins exact ties). Reported on test: its dMAE against full data at b = 1 in % (mean, "
+              f"{rules.level_pct} paired t interval over the seeds, verdict, adjusted p) and, for a pruning "
+              "strategy, its verdict against the control at b. Blank: the workload has no runs at b. budget.md "
+              "holds every strategy.", ""]
     header = ["Workload", "n (train)", "full@1 MAE"] + [f"b={budget_text(b)} ({speedup_text(b)})" for b in budgets]
     body = []
     for key, t in zip(keys, tables):
@@ -97,19 +121,20 @@ def render_summary_md(data: ReportData) -> str:
                 row.append("")
                 continue
             name, cell = best
-            text = f"{_label(name)} {stats.fmt_interval(cell.vs_ref)}"
+            text = f"{_label(name)} {verdict_text(cell, 'ref')}"
             if name != FULL_LABEL:
-                word = vs_control_word(cell.vs_ctrl)
-                text += f"; {word} vs control" if word else ""
+                word = ctrl_text(cell)
+                text += f"; {word}" if word else ""
             row.append(escape_md(text))
         body.append(row)
     lines += _md_table(header, ["---", "---:", "---:"] + ["---"] * len(budgets), body) + [""]
 
     lines += ["## Saving without loss", "",
               "The largest speedup 1/b such that at b and at every larger budget of the workload some setting "
-              "of the column is not worse than full data at b = 1 (paired 95 % interval of dMAE vs full@1 with "
-              "its lower end <= 0: a tie or better), with the settings that qualify at that b. '-': not even "
-              "at the largest budget run.", ""]
+              "of the column is equivalent to or better than full data at b = 1 (the counted verdict of its "
+              f"paired dMAE vs full@1: inside the margin of {rules.margin_pct:g} %, or below 0 with an adjusted "
+              f"p < {alpha:.2g}), with the settings that qualify at that b. A tie that cannot exclude a loss "
+              "larger than the margin does not qualify. '-': not even at the largest budget run.", ""]
     header = ["Workload", "n (train)", "Budgets run", "Control", "Pruning strategies", "Any"]
     body = []
     for key, t in zip(keys, tables):
@@ -123,28 +148,37 @@ def render_summary_md(data: ReportData) -> str:
     lines += _md_table(header, ["---", "---:", "---", "---", "---", "---"], body) + [""]
 
     lines += ["## Against the control, per strategy", "",
-              "Budget cells (workload x budget, b < 1) of each pruning strategy by the paired 95 % interval of "
-              "its dMAE against the full-data control at the same budget: better (interval below 0), tie, "
-              "worse (above 0); cells with one seed or no control are not counted. Missed: cells where some "
-              "seed spent more than its budget (not ranked in budget.md).", ""]
+              "Budget cells (workload x budget, b < 1) of each pruning strategy by the counted verdict of its paired "
+              f"dMAE against the full-data control at the same budget ({rules.caption}; m = {m['ctrl']}): better / "
+              f"worse = the interval below / above 0 and the adjusted p < {alpha:.2g}; equivalent; not resolved "
+              "(a better / worse that does not survive the adjustment counts here unless its interval lies inside "
+              "the margin); 'n.s.' = how many of the not-resolved and equivalent cells had an interval that "
+              f"excluded 0 before the adjustment. Underpowered: fewer than {stats.MIN_SEEDS} paired seeds, not "
+              "counted. Missed: cells where some seed spent more than its budget (not ranked in budget.md). "
+              "Cells without a control are left out.", ""]
     counts: Dict[str, Dict[str, int]] = {}
     for t in tables:
         for name, cells in t.rows:
             if name == FULL_LABEL:
                 continue
-            c = counts.setdefault(name, {"better": 0, "tie": 0, "worse": 0, "missed": 0})
+            c = counts.setdefault(name, {w: 0 for w in COUNT_WORDS + ("n.s.", stats.UNDERPOWERED, "missed")})
             for b, cell in cells.items():
-                if b >= 1.0:
+                if b >= 1.0 or cell.v_ctrl is None or not cell.v_ctrl.interval.n:
                     continue
                 if cell.missed:
                     c["missed"] += 1
                     continue
-                word = vs_control_word(cell.vs_ctrl)
-                if word:
-                    c[word] += 1
-    body = [[escape_md(name), str(c["better"]), str(c["tie"]), str(c["worse"]), str(c["missed"])]
+                word = cell.word_ctrl
+                c[word] += 1
+                if cell.v_ctrl.word in (stats.BETTER, stats.WORSE) and word != cell.v_ctrl.word:
+                    c["n.s."] += 1
+    body = [[escape_md(name)] + [str(c[w]) for w in COUNT_WORDS + ("n.s.", stats.UNDERPOWERED, "missed")]
             for name, c in counts.items()]
-    lines += _md_table(["Strategy", "Better", "Tie", "Worse", "Missed"], ["---"] + ["---:"] * 4, body)
+    lines += _md_table(["Strategy", "Better", "Worse", "Equivalent", "Not resolved", "n.s.", "Underpowered",
+                        "Missed"], ["---"] + ["---:"] * 7, body)
+    seeds = render_seeds_section(data)
+    if seeds:
+        lines += [""] + seeds
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

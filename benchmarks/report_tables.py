@@ -57,8 +57,10 @@ NOTE_EFF = ("{sym} efficiency outside [{lo:g}, {hi:g}]: the train-loop time did 
             "passes (overhead, or machine load between runs; see efficiency.md); read Pass × as the speedup.")
 NOTE_INTERVAL = ("MAPE and WAPE are meaningless for interval-scale data (value_scale = interval, e.g. "
                  "temperatures in kelvin, whose zero is arbitrary): shown, never bolded; compare MAE and RMSE.")
-NOTE_CI = ("dMAE 95 % CI: t interval of the per-seed dMAE against the full-data run of the same seed; "
-           "'tie' = the interval contains 0.")
+NOTE_CI = ("dMAE 95 % CI: t interval of the per-seed dMAE against the full-data run of the same seed, and its "
+           "verdict with margin delta = {margin:g} % of full@1's MAE: better (below 0), worse (above 0), "
+           "equivalent (inside [-delta, +delta]), not resolved, underpowered (fewer than {min_seeds} seeds; "
+           "not adjusted for multiplicity, see budget_summary.md for the adjusted verdicts).")
 
 
 @dataclass(frozen=True)
@@ -94,8 +96,9 @@ def _error_columns() -> List[Column]:
 
 
 def dmae_ci_text(row: pd.Series) -> str:
-    """``[lo, hi]`` of the per-seed dMAE (%), ``tie [lo, hi]`` when it contains 0; '' for the
-    full-data reference and without two seeds compared with their own full run."""
+    """``[lo, hi] word`` of the per-seed dMAE (%), word = the row's ``dmae_pct_verdict``
+    (report.dmae_verdicts); '' for the full-data reference and without two seeds compared
+    with their own full run."""
     if row["strategy"] == FULL_LABEL and not _finite_budget(row):
         return ""
     n = row.get("dmae_pct_paired", 0)
@@ -104,7 +107,8 @@ def dmae_ci_text(row: pd.Series) -> str:
     if not iv.has_interval:
         return ""
     bounds = f"[{fmt_number(iv.lo, 2, True)}, {fmt_number(iv.hi, 2, True)}]"
-    return f"tie {bounds}" if iv.is_tie else bounds
+    word = row.get("dmae_pct_verdict", "")
+    return f"{bounds} {word}" if isinstance(word, str) and word else bounds
 
 
 def _finite_budget(row: pd.Series) -> bool:
@@ -259,7 +263,8 @@ def _table_notes(data: Optional[ReportData], key: Optional[tuple], rows: pd.Data
     if "value_scale" in rows.columns and (rows["value_scale"] == INTERVAL_SCALE).any():
         notes.append(NOTE_INTERVAL)
     if CI_COLUMN in columns:
-        notes.append(NOTE_CI)
+        margin = data.rules.margin_pct if data is not None else stats.DEFAULT_MARGIN_PCT
+        notes.append(NOTE_CI.format(margin=margin, min_seeds=stats.MIN_SEEDS))
     return notes
 
 
@@ -677,12 +682,14 @@ def render_index_md(data: ReportData, written: Sequence[str],
         "efficiency.md": "per strategy: pruning efficiency across runs and within a run (drift-free); "
                          "machine-load check per table",
         "budget.md": "per workload with budget runs: dMAE against full@1 and against the full-data "
-                     "control at the same budget (paired 95 % t intervals), Pass ×, Wall ×; native runs; "
-                     "best strategy per budget",
+                     "control at the same budget (paired 95 % t intervals, verdicts at the margin, adjusted "
+                     "p-values), Pass ×, Wall ×; native runs; best setting per budget (selected on validation)",
+        "budget_summary.md": "one page over the budget workloads: best setting per budget (selected on "
+                             "validation), saving without loss, verdicts against the control per strategy",
         "budget.tex": "the budget tables in LaTeX",
         "tta.md": "time to accuracy: train seconds and sample passes until the validation MAE first "
                   "reaches (1 + eps) x full@1's best, eps = 1 %, 0.5 %, 2 %; TTA speedups",
-        "profile.md": "performance profile (AlgoPerf) of every setting over the workloads, with scores",
+        "profile.md": "performance profile (AlgoPerf) of every setting over every workload, with scores",
         "index.md": "this file",
     }
     lines += ["## Files", ""]

@@ -241,6 +241,7 @@ def run_suite(path, profile: Optional[str] = None, seeds=None, only=None, dry_ru
     devices = "note" if dry_run else "error" if launcher == "local" else "off"  # where the cells run
     suite, specs = load_suite(Path(path), profile=profile, seeds=seeds, data_root=data_root, devices=devices)
     settings = launcher_settings(suite, launch, where=str(path))
+    suite_rules(suite, path)  # a bad report: block fails before the first run
     if launcher not in LAUNCHERS:
         raise ConfigError(f"--launcher {launcher!r} unknown; valid choices: {', '.join(LAUNCHERS.names())}")
     filt = parse_only(only)
@@ -293,14 +294,25 @@ def run_suite(path, profile: Optional[str] = None, seeds=None, only=None, dry_ru
     result = {"runs": len(specs), "out": out, **counts}
     dist.barrier()
     if report and wait and dist.is_main:
-        result["report"] = make_report(out, quiet=quiet)
+        result["report"] = make_report(out, quiet=quiet, rules=suite_rules(suite, path))
     return result
 
 
-def make_report(out: Path, quiet: bool = False) -> dict:
+def suite_rules(suite: dict, where) -> "VerdictRules":
+    """The report's verdict rules from the suite's ``report:`` block (margin, adjust)."""
+    from stbench.benchmarks.report import rules_from
+    try:
+        return rules_from(suite.get("report"), f"{where}.report")
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
+def make_report(out: Path, quiet: bool = False, rules=None) -> dict:
+    """Write the report of ``out`` (``rules``: report.VerdictRules, default margin 1 %, Holm)
+    and, unless ``quiet``, print summary.md's numbers with tables.md's trust marks."""
     from stbench.benchmarks.report import incomplete_runs, write_report
 
-    paths = write_report(Path(out))
+    paths = write_report(Path(out), rules=rules)
     if not quiet:  # summary.md's numbers with tables.md's trust marks and workload column
         from stbench.benchmarks.report import build_report_data
         from stbench.benchmarks.report_console import render_console_summary

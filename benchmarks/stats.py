@@ -7,15 +7,18 @@ per-seed differences ``d_s = a_s - b_s`` over the seeds both finished, then::
     half = t_{0.975, n-1} * std(d, ddof=1) / sqrt(n)        (95 % two-sided t interval)
     interval = [mean - half, mean + half]
 
-With n = 1 there is no interval. A difference whose interval contains 0 is a *tie*
-and prints as one (:func:`fmt_interval`). Everything here is plain arithmetic on sorted
-inputs, so the same numbers give the same text.
+With n = 1 there is no interval. :func:`fmt_interval` prints an interval that contains 0
+as a *tie*; the reports judge comparisons with :func:`verdict` instead (better / worse /
+equivalent / not resolved / underpowered at a margin, below), because a tie does not
+exclude a loss larger than the margin. Multiplicity: :func:`adjust_pvalues` (Holm, BH,
+registered in ADJUSTMENTS). Everything here is plain arithmetic on sorted inputs, so the
+same numbers give the same text.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, Hashable, Iterable, Mapping
+from typing import Callable, Dict, Hashable, Iterable, Mapping
 
 import numpy as np
 from scipy import stats as _sstats
@@ -175,27 +178,113 @@ def verdict(diffs: Iterable[float], margin: float = DEFAULT_MARGIN_PCT, level: f
     return Verdict(iv, float(margin), classify(iv, margin, min_seeds), t_pvalue(values))
 
 
+#: p-value adjustments by name (``adjust_pvalues(ps, name)``); each takes the finite
+#: p-values of one family and returns the adjusted ones in the same order
+ADJUSTMENTS: Dict[str, Callable[[np.ndarray], np.ndarray]] = {}
+DEFAULT_ADJUST = "holm"
+
+
+def register_adjustment(name: str):
+    """Decorator: register a p-value adjustment under ``name``."""
+    def wrap(fn):
+        ADJUSTMENTS[name] = fn
+        return fn
+    return wrap
+
+
+@register_adjustment("holm")
+def _holm(q: np.ndarray) -> np.ndarray:
+    """Holm's step-down: the i-th smallest of m p-values becomes ``max_{j <= i} min(1, (m - j + 1) p_(j))``."""
+    m = q.size
+    order = np.argsort(q, kind="stable")
+    stepped = np.minimum(1.0, np.maximum.accumulate(q[order] * (m - np.arange(m))))
+    adj = np.empty(m)
+    adj[order] = stepped
+    return adj
+
+
+@register_adjustment("bh")
+def _bh(q: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg: the i-th smallest becomes ``min_{j >= i} min(1, m p_(j) / j)``
+    (``scipy.stats.false_discovery_control(q, method="bh")``)."""
+    return np.asarray(_sstats.false_discovery_control(q, method="bh"), dtype=float)
+
+
 def adjust_pvalues(pvalues: Iterable[float], method: str = "holm") -> np.ndarray:
     """Multiplicity-adjusted p-values over one family of comparisons.
 
     ``holm``: step-down, p_(i) * (m - i + 1) for the i-th smallest, made monotone and
     capped at 1. ``bh``: Benjamini-Hochberg, ``scipy.stats.false_discovery_control``.
     NaN entries stay NaN and do not count in m."""
+    if method not in ADJUSTMENTS:
+        raise ValueError(f"unknown p-value adjustment {method!r}; valid choices: {', '.join(sorted(ADJUSTMENTS))}")
     p = np.asarray([float(x) for x in pvalues], dtype=float)
     out = np.full(p.shape, np.nan)
     ok = np.isfinite(p)
-    if not ok.any():
-        return out
-    q = p[ok]
-    if method == "bh":
-        out[ok] = _sstats.false_discovery_control(q, method="bh")
-        return out
-    if method != "holm":
-        raise ValueError(f"unknown p-value adjustment {method!r}; valid choices: holm, bh")
-    m = q.size
-    order = np.argsort(q, kind="stable")
-    stepped = np.minimum(1.0, np.maximum.accumulate(q[order] * (m - np.arange(m))))
-    adj = np.empty(m)
-    adj[order] = stepped
-    out[ok] = adj
+    if ok.any():
+        out[ok] = ADJUSTMENTS[method](p[ok])
     return out
+
+
+# --- verdicts after the adjustment ------------------------------------------------------
+#
+# A better / worse verdict *survives* when its adjusted p-value is below alpha = 1 - level
+# (the interval and the t-test are dual: the unadjusted p < alpha exactly when the interval
+# excludes 0). One that does not survive is read as what its interval still shows without
+# the sign: equivalent when the interval lies inside the margin, else not resolved.
+# Equivalence is judged on the interval alone (two one-sided tests at (1 - level) / 2 each,
+# stricter than TOST at 5 %) and is not adjusted.
+
+def alpha_of(level: float = LEVEL) -> float:
+    """The two-sided error rate of an interval at ``level``: ``1 - level``."""
+    return 1.0 - float(level)
+
+
+def survives(v: Verdict, p_adj: float, level: float = LEVEL) -> bool:
+    """True for a better / worse verdict whose adjusted p-value is below ``1 - level``."""
+    return v.word in (BETTER, WORSE) and math.isfinite(p_adj) and p_adj < alpha_of(level)
+
+
+def final_word(v: Verdict, p_adj: float, level: float = LEVEL) -> str:
+    """The word a summary counts: better / worse only when they survive the adjustment
+    (``p_adj`` NaN: no adjustment, the unadjusted p decides); otherwise equivalent when
+    the interval lies inside [-margin, +margin], else not resolved; underpowered stays."""
+    if v.word not in (BETTER, WORSE):
+        return v.word
+    p = p_adj if math.isfinite(p_adj) else v.p
+    if math.isfinite(p) and p < alpha_of(level):
+        return v.word
+    iv = v.interval
+    return EQUIVALENT if (-v.margin <= iv.lo and iv.hi <= v.margin) else UNRESOLVED
+
+
+def half_width(iv: Interval) -> float:
+    """``(hi - lo) / 2`` of an interval; inf without one."""
+    return (iv.hi - iv.lo) / 2.0 if iv.has_interval else float("inf")
+
+
+def fmt_p(p: float) -> str:
+    """``0.012``, ``<0.001``; '' for NaN."""
+    if not math.isfinite(p):
+        return ""
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def fmt_verdict(v: Verdict, p_adj: float = float("nan"), level: float = LEVEL, decimals: int = 2,
+                p_label: str = "adj. p") -> str:
+    """Text of a verdict: ``-1.84 [-2.97, -0.71] better (adj. p 0.012)``; a better / worse
+    that does not survive the adjustment reads ``better n.s. (adj. p 0.310)``;
+    ``+0.70 (n=1) underpowered``; '' without values."""
+    iv = v.interval
+    if iv.n == 0 or not math.isfinite(iv.mean):
+        return ""
+    mean = _num(iv.mean, decimals, True)
+    if not iv.has_interval:
+        return f"{mean} (n={iv.n}) {UNDERPOWERED}"
+    text = f"{mean} [{_num(iv.lo, decimals, True)}, {_num(iv.hi, decimals, True)}] {v.word}"
+    if v.word == UNDERPOWERED:
+        return f"{text} (n={iv.n})"
+    if math.isfinite(p_adj):
+        ns = " n.s." if v.word in (BETTER, WORSE) and not survives(v, p_adj, level) else ""
+        text += f"{ns} ({p_label} {fmt_p(p_adj)})"
+    return text

@@ -26,9 +26,8 @@ from scipy import stats as sstats
 
 from stbench.benchmarks import stats
 from stbench.benchmarks.report import REQUIRED_COLUMNS, build_report_data, load_results, write_report
-from stbench.benchmarks.report_budget import (
-    TAU_MAX, budget_table, performance_profile, time_to_target, tta_rows,
-)
+from stbench.benchmarks.report_budget import TAU_MAX, budget_table, time_to_target, tta_rows
+from stbench.benchmarks.report_profile import performance_profile
 from stbench.benchmarks.report_figures import DPI, WIDTH
 
 E, N = 8, 100
@@ -224,26 +223,99 @@ def test_budget_cells_against_full_and_control(data, report):
             assert got.vs_ctrl.mean == pytest.approx(exp_c.mean)
             assert got.vs_ctrl.hi == pytest.approx(exp_c.hi)
             assert got.pass_x == pytest.approx(1 / b, rel=0.03)
-    # rs2 at 0.5 beats the control (-0.50 %, interval below 0); random at 0.5 ties with it
-    assert cells["rs2"][0.5].vs_ctrl.hi < 0 and not cells["rs2"][0.5].vs_ctrl.is_tie
-    assert cells["random"][0.5].vs_ctrl.is_tie
+    # rs2 at 0.5: interval below the control's (-0.50 %); random at 0.5: wider than the margin
+    assert cells["rs2"][0.5].vs_ctrl.hi < 0 and cells["rs2"][0.5].v_ctrl.word == stats.BETTER
+    assert cells["random"][0.5].v_ctrl.word == stats.UNRESOLVED
     md = section(report["budget.md"].read_text(encoding="utf-8"), TITLE_A)
+    assert "margin delta = 1 % of full@1's MAE" in md and "95 % paired t intervals" in md
     row = {r["Strategy"]: r for r in md_rows(md, "Strategy")}
-    exp, _ = _expected_dmae("rs2", 0.5, against=0.5)
-    assert row["rs2"]["b=0.5 (2×) vs control (%)"] == stats.fmt_interval(exp)
-    assert row["random"]["b=0.5 (2×) vs control (%)"].startswith("tie [")
+    rs2 = cells["rs2"][0.5]
+    assert row["rs2"]["b=0.5 (2×) vs control (%)"] == stats.fmt_verdict(rs2.v_ctrl, rs2.p_ctrl_adj)
+    assert row["rs2"]["b=0.5 (2×) vs control (%)"].startswith(stats.fmt_interval(exp_c_rs2 := _expected_dmae(
+        "rs2", 0.5, against=0.5)[0]) + " better")
+    assert exp_c_rs2.n == 3
+    assert " not resolved (adj. p " in row["random"]["b=0.5 (2×) vs control (%)"]
     assert row["full (control)"]["b=1 (1×) vs full@1 (%)"] == "ref"
     assert row["full (control)"]["b=0.5 (2×) vs control (%)"] == "ctrl"
-    exp, _ = _expected_dmae("full", 0.25)
-    assert row["full (control)"]["b=0.25 (4×) vs full@1 (%)"] == stats.fmt_interval(exp)
-    # best per budget: full@1 at b = 1, rs2 at 0.5 (not a tie); stprune-b missed 0.25
+    ctrl = cells["full"][0.25]
+    assert row["full (control)"]["b=0.25 (4×) vs full@1 (%)"] == stats.fmt_verdict(ctrl.v_ref, ctrl.p_ref_adj)
+    # best per budget (selected on validation): full@1 at b = 1, rs2 at 0.5; stprune-b missed 0.25
     assert "- b = 1 (1×): full data at budget 1 (the reference)" in md
+    assert "Best setting per budget (selected on validation" in md
     rs2_mae = np.mean([REF[s] * (1 + _offset("rs2", 0.5, s)) for s in SEEDS])
-    assert f"- b = 0.5 (2×): rs2, test MAE {rs2_mae:.3f}; dMAE vs control -0.50 [" in md
+    assert f"- b = 0.5 (2×): rs2, validation MAE {rs2_mae:.3f}, test MAE {rs2_mae:.3f}; vs full@1 " in md
     # ... a setting that missed the budget is never ranked best there: it is named apart
     line = next(x for x in md.splitlines() if x.startswith("- b = 0.25 (4×): "))
     assert not line.startswith("- b = 0.25 (4×): stprune-b")
     assert line.endswith("Missed this budget, not ranked: stprune-b (reached 0.26).")
+
+
+def _holm_direct(ps):
+    """Holm by its definition: sort, multiply the i-th smallest (0-based) by m - i, running max, cap 1."""
+    order = sorted(range(len(ps)), key=lambda i: ps[i])
+    out, running = [0.0] * len(ps), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(ps) - rank) * ps[i]))
+        out[i] = running
+    return out
+
+
+def test_verdicts_and_adjusted_p_over_the_report_family(data):
+    from stbench.benchmarks.report_budget import budget_tables, family_sizes, in_family
+    tables = budget_tables(data)
+    members = [(name, b, cell) for t in tables.values() for name, cells in t.rows for b, cell in cells.items()
+               if in_family(name, b, cell, "ctrl")]
+    # every pruner cell that kept to its budget (b = 1 included: its control is full@1); stprune-b 0.25 missed
+    assert len(members) == family_sizes(data)["ctrl"] == 2 * (3 * 3 - 1)
+    assert all(name != "full" and not cell.missed for name, _, cell in members)
+    for name, b, cell in members:  # the p-value is the paired t-test of the per-seed differences
+        _, vals = _expected_dmae(name, b, against=None if b == 1.0 else b)
+        assert cell.v_ctrl.p == pytest.approx(sstats.ttest_1samp(vals, 0.0).pvalue)
+    holm = _holm_direct([cell.v_ctrl.p for _, _, cell in members])
+    assert [cell.p_ctrl_adj for _, _, cell in members] == pytest.approx(holm)
+    # the full@1 family: the controls at b < 1 join it, full@1 itself does not
+    ref_members = [(name, b) for t in tables.values() for name, cells in t.rows for b, cell in cells.items()
+                   if in_family(name, b, cell, "ref")]
+    assert ("full", 0.5) in ref_members and ("full", 1.0) not in ref_members
+    assert family_sizes(data)["ref"] == len(ref_members)
+
+
+def test_benjamini_hochberg_option_and_margin_flag(budget_dir, tmp_path):
+    from stbench.benchmarks.report import VerdictRules, rules_from
+    from stbench.benchmarks.report_budget import budget_tables, in_family
+    d = build_report_data(budget_dir, VerdictRules(margin_pct=0.3, adjust="bh"))
+    members = [c for t in budget_tables(d).values() for n, cells in t.rows for b, c in cells.items()
+               if in_family(n, b, c, "ctrl")]
+    ps = [c.v_ctrl.p for c in members]
+    assert [c.p_ctrl_adj for c in members] == pytest.approx(sstats.false_discovery_control(ps, method="bh"))
+    rs2 = dict(budget_tables(d)[key_of("dsA")].rows)["rs2"][0.5]
+    assert rs2.v_ref.margin == 0.3 and rs2.v_ref.word == stats.WORSE   # [+0.25, +0.75] not inside +-0.3
+    out = write_report(budget_dir, tmp_path / "bh", figures=False, rules=VerdictRules(margin_pct=0.3, adjust="bh"))
+    text = out["budget_summary.md"].read_text(encoding="utf-8")
+    assert "margin delta = 0.3 % of full@1's MAE; p-values adjusted by Benjamini-Hochberg" in text
+    assert rules_from({"margin": 2, "adjust": "bh"}) == VerdictRules(2.0, stats.LEVEL, "bh")
+    with pytest.raises(ValueError, match="report.margn"):
+        rules_from({"margn": 2}, "report.margn")
+    with pytest.raises(ValueError, match="adjust 'bonferroni' unknown"):
+        rules_from({"adjust": "bonferroni"})
+
+
+def test_best_setting_is_selected_on_validation_not_test(tmp_path):
+    """At b = 0.5 random has the lowest test MAE but rs2 the lowest validation MAE: rs2 is named."""
+    rows = [r for r in grid_rows() if r["dataset"] == "dsA"]
+    for r in rows:
+        if r["budget"] == 0.5 and r["strategy"] == "random":
+            r["mae"] = r["mae"] * 0.9                      # best on test ...
+            r["val_mae_best"] = r["val_mae_best"] * 1.2    # ... worst on validation
+    d = build_report_data(write_dir(tmp_path / "res", rows))
+    from stbench.benchmarks.report_budget import best_at
+    t = budget_table(d, key_of("dsA"))
+    cells = dict(t.rows)
+    assert min(cells, key=lambda n: cells[n][0.5].mae) == "random"
+    name, cell = best_at(t.rows, 0.5)
+    assert name == "rs2" and cell is cells["rs2"][0.5]
+    line = next(x for x in t.best if x.startswith("b = 0.5"))
+    assert line.startswith(f"b = 0.5 (2×): rs2, validation MAE {cell.val:.3f}, test MAE {cell.mae:.3f}")
 
 
 def test_missed_budget_flagged_with_the_budget_reached(report, data):
@@ -269,8 +341,10 @@ def test_native_runs_in_their_own_labelled_rows(report):
     r = native[0]
     assert (r["Strategy"], r["Ratio"], r["Reached b"], r["Control b"]) == ("infobatch", "0.5", "0.620", "0.5")
     assert r["1/b"] == f"{1 / 0.62:.2f}×"
-    exp = stats.mean_interval([100 * (o - c) for o, c in zip(OFFSET[("infobatch", None)], OFFSET[("full", 0.5)])])
-    assert r["vs control"] == stats.fmt_interval(exp)
+    vals = [100 * (o - c) for o, c in zip(OFFSET[("infobatch", None)], OFFSET[("full", 0.5)])]
+    v = stats.verdict(vals)
+    # outside the adjusted families: the unadjusted p is printed and says so
+    assert r["vs control"] == stats.fmt_verdict(v, v.p, p_label="unadj. p")
 
 
 # ----------------------------------------------------------------------------- time to accuracy
@@ -328,27 +402,45 @@ def test_tta_values_speedups_and_table(data, report):
     assert ("infobatch", "-") in table
 
 
+def _direct_interp_passes(row, target):
+    """Passes of a fixture run to ``target``, interpolated between the epochs around the crossing."""
+    c = curve_of(row)
+    cum = np.cumsum(c["sample_passes"].to_numpy(dtype=float))
+    val = c["val_mae"].to_numpy(dtype=float)
+    for e in range(len(val)):
+        if val[e] <= target:
+            if e == 0:
+                return float(cum[0])
+            return float(cum[e - 1] + (cum[e] - cum[e - 1]) * (val[e - 1] - target) / (val[e - 1] - val[e]))
+    return math.inf
+
+
+def _profile_settings():
+    return [("full", 1.0)] + [(st, b) for b in BUDGETS for st in ("full", "random", "rs2", "stprune-b")
+                              if not (st == "full" and b == 1.0)] + [("infobatch", None)]
+
+
+def _label(st, b):
+    return "full" if (st, b) == ("full", 1.0) else (f"{st} r=0.5" if b is None else f"{st} b={b:g}")
+
+
 def test_performance_profile_values(data, report):
     prof = performance_profile(data)
     assert prof.workloads == [key_of("dsA"), key_of("dsB")]
-    # direct: seed-mean passes to the 1 % target (inf when some seed missed), per workload
+    # direct: target = 1.01 x the median over seeds of full@1's best validation MAE; per seed the
+    # interpolated passes to it; the median over seeds; r = that / the fastest setting's
     expected = {}
     for d in WORKLOADS:
+        target = 1.01 * float(np.median([curve_of(run_row(d, "full", 1.0, s))["val_mae"].min() for s in SEEDS]))
+        assert prof.targets[key_of(d)] == pytest.approx(target)
         times = {}
-        settings = [("full", 1.0)] + [(st, b) for b in BUDGETS for st in ("full", "random", "rs2", "stprune-b")
-                                      if not (st == "full" and b == 1.0)] + [("infobatch", None)]
-        for st, b in settings:
-            per_seed = []
-            for s in SEEDS:
-                full = run_row(d, "full", 1.0, s)
-                target = 1.01 * float(curve_of(full)["val_mae"].min())
-                row = (DUP_NEW if (d, st, b, s) == ("dsA", "random", 0.5, 0) else run_row(d, st, b, s))
-                per_seed.append(_direct_tta(row, target)[1])
-            label = "full" if (st, b) == ("full", 1.0) else (f"{st} r=0.5" if b is None else f"{st} b={b:g}")
-            times[label] = np.mean(per_seed) if all(map(math.isfinite, per_seed)) else math.inf
+        for st, b in _profile_settings():
+            rows = [DUP_NEW if (d, st, b, s) == ("dsA", "random", 0.5, 0) else run_row(d, st, b, s) for s in SEEDS]
+            times[_label(st, b)] = float(np.median([_direct_interp_passes(r, target) for r in rows]))
         best = min(t for t in times.values() if math.isfinite(t))
         for label, t in times.items():
             expected.setdefault(label, []).append(t / best)
+    # full@1's seed with the highest best validation MAE misses the median target: not by construction
     assert set(prof.labels) == set(expected)
     for label, rs in expected.items():
         got = [prof.ratios[label][k] for k in prof.workloads]
@@ -356,10 +448,52 @@ def test_performance_profile_values(data, report):
         score = np.mean([max(0.0, TAU_MAX - r) / (TAU_MAX - 1) if math.isfinite(r) else 0.0 for r in rs])
         assert prof.score(label) == pytest.approx(score)
         assert prof.rho(label, 2.0) == pytest.approx(np.mean([r <= 2.0 for r in rs]))
+    assert any(math.isfinite(r) and r != int(r) for rs in expected.values() for r in rs)   # interpolated
     text = report["profile.md"].read_text(encoding="utf-8")
-    rows = {r["Setting"]: r for r in md_rows(text, "Setting | Workloads")}
+    rows = {r["Setting"]: r for r in md_rows(text, "Setting | Ran")}
     assert rows["full"]["Score"] == f"{prof.score('full'):.3f}"
     assert "- W1: " + TITLE_A in text and "- W2: " + TITLE_B in text
+
+
+def test_profile_counts_a_setting_missing_on_a_workload_as_infinite(tmp_path):
+    """rs2 b=0.5 did not run on dsB: r = inf there, and its score is over both workloads."""
+    rows = [r for r in grid_rows() if not (r["dataset"] == "dsB" and r["strategy"] == "rs2" and r["budget"] == 0.5)]
+    d = build_report_data(write_dir(tmp_path / "res", rows))
+    prof = performance_profile(d)
+    assert prof.workloads == [key_of("dsA"), key_of("dsB")]
+    label = "rs2 b=0.5"
+    assert key_of("dsB") not in prof.ratios[label] and prof.r(label, key_of("dsB")) == math.inf
+    r_a = prof.r(label, key_of("dsA"))
+    assert math.isfinite(r_a)
+    assert prof.score(label) == pytest.approx((max(0.0, TAU_MAX - r_a) / (TAU_MAX - 1) + 0.0) / 2)
+    assert prof.rho(label, TAU_MAX) == pytest.approx(0.5 if r_a <= TAU_MAX else 0.0)
+    text = write_report(tmp_path / "res", figures=False)["profile.md"].read_text(encoding="utf-8")
+    row = next(r for r in md_rows(text.split("## r_sw per workload", 1)[1], "Setting") if r["Setting"] == label)
+    assert row["W2"] == "not run"
+
+
+def test_profile_median_over_seeds_and_passgrid(tmp_path):
+    """One seed that never reaches the target does not make a setting infinite (median of 3);
+    a run's passgrid.csv, when present, replaces its per-epoch curve."""
+    from stbench.benchmarks.report_profile import interpolated_tta
+    rows = [r for r in grid_rows() if r["dataset"] == "dsA"]
+    for r in rows:
+        if r["strategy"] == "random" and r["budget"] == 1.0 and r["seed"] == 2:
+            r["mae"] = r["mae"] * 1.5     # this seed's validation never gets near the target
+    res = write_dir(tmp_path / "res", rows)
+    prof = performance_profile(build_report_data(res))
+    assert prof.seeds["random b=1"][key_of("dsA")] == 3 and prof.reached["random b=1"][key_of("dsA")] == 2
+    assert math.isfinite(prof.r("random b=1", key_of("dsA")))
+    # passgrid: the run of random b=0.5 seed 0 reaches the target at 100 passes, 50 between the grid points
+    target = prof.targets[key_of("dsA")]
+    grid = pd.DataFrame({"passes": [0, 80, 120, 160], "train_seconds": [0.0, 8.0, 12.0, 16.0],
+                         "val_mae": [9.0, target + 1.0, target - 1.0, target - 2.0], "epoch": [0, 1, 1, 2]})
+    grid.to_csv(res / "runs" / "dsA-random-b0.5-s0" / "passgrid.csv", index=False)
+    assert interpolated_tta(grid["passes"], grid["train_seconds"], grid["val_mae"], target) == (100.0, 10.0)
+    from stbench.benchmarks.report_profile import run_tta_passes
+    assert run_tta_passes(build_report_data(res), "dsA-random-b0.5-s0", target) == pytest.approx(100.0)
+    assert interpolated_tta([10, 20], [1, 2], [5.0, 4.0], 3.0) == (math.inf, math.inf)
+    assert interpolated_tta([10, 20], [1, 2], [2.0, 1.0], 3.0) == (10.0, 1.0)
 
 
 # ----------------------------------------------------------------------------- cells, flags, scales
@@ -537,44 +671,56 @@ def test_old_format_results_without_the_new_columns(tmp_path):
 
 
 # ----------------------------------------------------------------------------- budget_summary.md
-def _cell(mean, lo, hi, n=3, mae=1.0, missed=0):
+def _cell(mean, lo, hi, n=3, mae=1.0, missed=0, margin=1.0):
     from stbench.benchmarks.report_budget import Cell
     iv = stats.Interval(mean, lo, hi, n)
-    return Cell(n=n, mae=mae, vs_ref=iv, vs_ctrl=stats.EMPTY, pass_x=1.0, wall_x=1.0, reached=0.5, missed=missed)
+    v = stats.Verdict(iv, margin, stats.classify(iv, margin), 0.01 if (hi < 0 or lo > 0) else 0.5)
+    return Cell(n=n, mae=mae, vs_ref=iv, vs_ctrl=stats.EMPTY, pass_x=1.0, wall_x=1.0, reached=0.5, missed=missed,
+                v_ref=v)
 
 
 def test_saving_without_loss_stops_at_the_first_budget_that_fails():
     from stbench.benchmarks.report_summary import affordable
-    rows = [("full", {0.5: _cell(0.5, -0.2, 1.2), 0.25: _cell(3.0, 2.0, 4.0), 0.125: _cell(0.1, -1, 1)}),
+    rows = [("full", {0.5: _cell(0.5, -0.2, 0.9), 0.25: _cell(3.0, 2.0, 4.0), 0.125: _cell(0.1, -0.5, 0.5)}),
             ("random", {0.5: _cell(1.0, 0.5, 1.5), 0.25: _cell(0.4, -0.1, 0.9), 0.125: _cell(2, 1, 3)}),
             ("rs2", {0.5: _cell(-1.0, -1.5, -0.5), 0.25: _cell(0.0, -0.5, 0.5, missed=1),
-                     0.125: _cell(0.0, -0.5, 0.5, n=1)})]
+                     0.125: _cell(0.0, -0.5, 0.5, n=2)}),
+            ("static", {0.5: _cell(0.1, -2.0, 1.5)})]   # a tie that cannot exclude a 2 % loss
     budgets = [0.5, 0.25, 0.125]
-    # control: ties at 0.5, worse at 0.25 -> 2x, although it ties again at 0.125
+    # control: equivalent at 0.5, worse at 0.25 -> 2x, although it is equivalent again at 0.125
     assert affordable(rows, budgets, lambda n: n == "full") == (0.5, ["full"])
-    # pruners: rs2 better at 0.5; at 0.25 rs2 missed its budget, random ties; nothing at 0.125
+    # pruners: rs2 better at 0.5; at 0.25 rs2 missed its budget, random is equivalent; at 0.125 rs2
+    # has 2 seeds (underpowered): nothing
     assert affordable(rows, budgets, lambda n: n != "full") == (0.25, ["random"])
     # any setting: full or rs2 at 0.5, random at 0.25, full again at 0.125
     assert affordable(rows, budgets, lambda n: True) == (0.125, ["full"])
-    # worse at the largest budget: none
+    # worse at the largest budget, or a tie wider than the margin ("not resolved"): none
     assert math.isnan(affordable(rows[1:2], budgets, lambda n: True)[0])
+    assert math.isnan(affordable(rows[3:4], budgets, lambda n: True)[0])
 
 
-def test_budget_summary_best_per_budget_and_counts(report):
+def test_budget_summary_best_per_budget_and_counts(report, data):
     text = report["budget_summary.md"].read_text()
+    assert "margin delta = 1 % of full@1's MAE; p-values adjusted by Holm" in text
     best = {r["Workload"]: r for r in md_rows(section(text, "Best setting per budget"))}
     a = best["dsA · m1 · adam (cpu)"]      # the short title: one page over every workload
-    # b = 0.5: rs2 has the lowest MAE (offsets 0.5/0.6/0.4 %), worse than full@1, better than the control
-    assert a["b=0.5 (2×)"].startswith("rs2 +0.50 [") and a["b=0.5 (2×)"].endswith("better vs control")
+    # b = 0.5: rs2 has the lowest validation MAE (offsets 0.5/0.6/0.4 %): worse than full@1 and better
+    # than the control before the adjustment, neither survives it with 3 seeds
+    rs2 = dict(budget_table(data, key_of("dsA")).rows)["rs2"][0.5]
+    assert a["b=0.5 (2×)"] == (f"rs2 {stats.fmt_verdict(rs2.v_ref, rs2.p_ref_adj)}; better n.s. vs control "
+                               f"(adj. p {stats.fmt_p(rs2.p_ctrl_adj)})")
     # b = 0.25: stprune-b is lower still but seed 1 missed its budget: the control is best
     assert a["b=0.25 (4×)"].startswith("control +4.00 [")
     assert a["n (train)"] == "100" and a["full@1 MAE"] == f"{np.mean(list(REF.values())):.3f}"
     saving = {r["Workload"]: r for r in md_rows(section(text, "Saving without loss"))}
+    # the control is worse at 0.5 with an interval [+0.5, +1.5] beyond the margin; rs2 [+0.25, +0.75] inside it
     assert saving["dsA · m1 · adam (cpu)"]["Control"] == "-"
+    assert saving["dsA · m1 · adam (cpu)"]["Pruning strategies"] == "2× (rs2)"
     assert saving["dsA · m1 · adam (cpu)"]["Budgets run"] == "0.5, 0.25"
     counts = {r["Strategy"]: r for r in md_rows(section(text, "Against the control, per strategy"))}
-    # per workload: rs2 better at 0.5 (-0.5 % each seed), at 0.25 (+0.5/-0.5/+0.5) a tie
-    assert counts["rs2"]["Better"] == "2" and counts["stprune-b"]["Missed"] == "2"
+    # rs2 better at 0.5 in both workloads before the adjustment; after it, inside the margin: equivalent
+    assert counts["rs2"]["Better"] == "0" and counts["rs2"]["n.s."] == "2"
+    assert counts["rs2"]["Equivalent"] == "2" and counts["stprune-b"]["Missed"] == "2"
 
 
 def test_budget_summary_only_with_budget_runs(tmp_path):
@@ -593,3 +739,18 @@ def test_train_fraction_titles_and_order(tmp_path):
     assert [k[-1] for k in keys] == ["aaaa1111", "0000dddd"]    # the whole span first, whatever the hash
     assert d.title(keys[1]) == "dsA · m1 · adam · last 1/8 of the training windows (profile cpu, workload 0000dddd)"
     assert d.title(keys[0]) == TITLE_A
+
+
+def test_margin_and_adjust_flags_reach_the_report(budget_dir, tmp_path, capsys):
+    from stbench.benchmarks.cli import build_parser
+    from stbench.benchmarks.report import main as report_main, rules_of_args
+    args = build_parser().parse_args(["report", str(budget_dir), "--margin", "2", "--adjust", "bh"])
+    assert (args.margin, args.adjust) == (2.0, "bh")
+    assert rules_of_args(args).margin_pct == 2.0 and rules_of_args(args).adjust == "bh"
+    assert report_main([str(budget_dir), "--out", str(tmp_path / "r"), "--no-figures", "--margin", "2",
+                        "--adjust", "bh"]) == 0
+    capsys.readouterr()
+    md = (tmp_path / "r" / "budget.md").read_text(encoding="utf-8")
+    assert "margin delta = 2 % of full@1's MAE; p-values adjusted by Benjamini-Hochberg" in md
+    tables = (tmp_path / "r" / "tables.md").read_text(encoding="utf-8")
+    assert "margin delta = 2 % of full@1's MAE" in tables

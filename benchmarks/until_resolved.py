@@ -1,0 +1,220 @@
+"""``run SUITE --until-resolved``: add seeds to the cells whose verdicts are not resolved, and
+stop by precision, never by significance.
+
+After the suite's own seeds have run, every cell of a budget table (a strategy at a budget,
+the full-data control included) has up to two *decisive* comparisons, the paired dMAE
+against full@1 and, for a pruning strategy, against the control at its budget, each with a
+verdict at margin delta (benchmarks/stats.py). A cell is *selected* once, after the first
+seeds, when one of them is not resolved or underpowered (the verdict of the interval alone,
+before the report's multiplicity adjustment, which depends on every other cell). Then, round after round, every
+selected cell that is not yet done gets one more seed (and full@1 and the control get the
+same seed, so the comparison stays paired) until::
+
+    precision:  every decisive interval has half-width <= delta / 2, or
+    cap:        the cell has max_seeds seeds.
+
+The rule looks at the width of the intervals, never at their position: whether a cell
+goes on does not depend on the sign of its effect or on its p-value, so the verdicts keep
+their error rates. A rule that stopped as soon as an interval excluded 0 (p < 0.05) would
+test again and again and report the first success: its false-positive rate grows with the
+number of looks. The record goes to ``DIR/until_resolved.json`` and into
+budget_summary.md ("Seeds per cell"). Runs go one after another in this process.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+from stbench.benchmarks import stats
+from stbench.benchmarks.config import ConfigError, RunSpec, load_suite, matches, parse_only, workload_signature
+from stbench.benchmarks.report import FULL_LABEL, VerdictRules, build_report_data
+from stbench.benchmarks.report_budget import BudgetTable, Cell, budget_tables, budget_text
+from stbench.benchmarks.report_seeds import RECORD
+from stbench.benchmarks.store import ResultsStore, atomic_write_text
+
+#: (report table key, strategy label, budget) of a budget-table cell; full@1 is (key, "full", 1.0)
+CellId = Tuple[tuple, str, float]
+
+
+def decisive(table: BudgetTable, name: str, b: float) -> List[stats.Verdict]:
+    """The verdicts a cell is judged on: against full@1 and, for a pruning strategy with a
+    control at b, against the control (none for full@1 itself)."""
+    cell: Cell = dict(table.rows)[name][b]
+    if name == FULL_LABEL and b == 1.0:
+        return []
+    out = [cell.v_ref] if cell.v_ref is not None else []
+    if name != FULL_LABEL and cell.v_ctrl is not None and cell.v_ctrl.interval.n:
+        out.append(cell.v_ctrl)
+    return out
+
+
+def unresolved(verdicts: List[stats.Verdict]) -> bool:
+    """Some decisive comparison is not resolved or underpowered."""
+    return any(v.word in (stats.UNRESOLVED, stats.UNDERPOWERED) for v in verdicts)
+
+
+def precise(verdicts: List[stats.Verdict], margin: float) -> bool:
+    """Every decisive comparison has enough seeds for a verdict (stats.MIN_SEEDS) and an
+    interval of half-width <= margin / 2 (the stopping rule)."""
+    return all(v.counted and stats.half_width(v.interval) <= margin / 2.0 for v in verdicts)
+
+
+def cells_of(tables: Dict[tuple, BudgetTable]) -> Dict[CellId, Cell]:
+    """Every cell of the budget tables (missed budgets and native rows left out)."""
+    return {(key, name, b): cell for key, t in tables.items() for name, cells in t.rows
+            for b, cell in sorted(cells.items(), reverse=True) if not cell.missed}
+
+
+def select(tables: Dict[tuple, BudgetTable]) -> List[CellId]:
+    """The cells whose decisive comparisons are not all resolved (round 0's decision)."""
+    return [cid for cid in cells_of(tables) if unresolved(decisive(tables[cid[0]], cid[1], cid[2]))]
+
+
+@dataclass
+class Plan:
+    """What one round does: the cells that get a seed, and the ones that stopped (and why)."""
+
+    grow: List[CellId] = field(default_factory=list)
+    stopped: Dict[CellId, str] = field(default_factory=dict)
+
+
+def plan_round(tables: Dict[tuple, BudgetTable], selected: List[CellId], margin: float, max_seeds: int) -> Plan:
+    """Per selected cell: stop on precision or the cap, else grow by one seed."""
+    plan = Plan()
+    for cid in selected:
+        vs = decisive(tables[cid[0]], cid[1], cid[2])
+        widths = [stats.half_width(v.interval) for v in vs]
+        n = dict(tables[cid[0]].rows)[cid[1]][cid[2]].n
+        if precise(vs, margin):
+            plan.stopped[cid] = f"precision: half-width {max(widths):.2f} <= {margin / 2:g} with {n} seeds"
+        elif n >= max_seeds:
+            plan.stopped[cid] = f"cap: {n} seeds (half-width {max(widths):.2f} > {margin / 2:g})"
+        else:
+            plan.grow.append(cid)
+    return plan
+
+
+def _spec_cell(spec: RunSpec, keys: List[tuple]) -> Optional[CellId]:
+    """The budget-table cell a spec belongs to (None for a ratio run)."""
+    c = spec.config
+    budget = c["strategy"].get("budget")
+    label = c["strategy"]["label"]
+    if budget is None and label != FULL_LABEL:
+        return None
+    b = 1.0 if budget is None else round(float(budget), 6)
+    head = (c["dataset"]["name"], c["model"]["name"], c["profile"], c["train"]["optimizer"])
+    sig = workload_signature(c)
+    for key in keys:
+        if tuple(key[:4]) == head and str(key[4]).startswith(sig):
+            return key, label, b
+    return None
+
+
+def _specs_for(path, seed: int, profile, data_root, filt) -> List[RunSpec]:
+    _, specs = load_suite(Path(path), profile=profile, seeds=[seed], data_root=data_root)
+    return [s for s in specs if matches(s, filt)]
+
+
+def run_until_resolved(path, margin: Optional[float] = None, max_seeds: int = 10, out=None, profile=None, only=None,
+                       data_root=None, retry_failed: bool = False, report: bool = True,
+                       quiet: bool = False) -> dict:
+    """Run the suite, then add seeds round by round (see the module text); write the record
+    and the report. ``margin``: delta in % of full@1's MAE (default: the suite's report:
+    margin, else 1)."""
+    from stbench.benchmarks.runner import execute, run_suite, suite_rules
+
+    if max_seeds < 1:
+        raise ConfigError(f"--max-seeds must be an integer >= 1, got {max_seeds}")
+    suite, _ = load_suite(Path(path), profile=profile, data_root=data_root)
+    base = suite_rules(suite, path)
+    rules = VerdictRules(margin_pct=base.margin_pct if margin is None else float(margin), level=base.level,
+                         adjust=base.adjust)
+    say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
+    first = run_suite(path, profile=profile, only=only, out=out, data_root=data_root, retry_failed=retry_failed,
+                      report=False, quiet=quiet)
+    out = Path(first["out"])
+    filt = {k: v for k, v in parse_only(only).items() if k != "seed"}
+    store = ResultsStore(out)
+    tables = budget_tables(build_report_data(out, rules))
+    selected = select(tables)
+    start_seeds = {cid: cell.n for cid, cell in cells_of(tables).items()}
+    stopped: Dict[CellId, str] = {}
+    rounds = 0
+    spec_cache: Dict[int, List[RunSpec]] = {}
+    while True:
+        plan = plan_round(tables, [c for c in selected if c not in stopped], rules.margin_pct, max_seeds)
+        stopped.update(plan.stopped)
+        if not plan.grow:
+            break
+        rounds += 1
+        todo: Dict[str, RunSpec] = {}
+        seeds_now = _finished_seeds(out)
+        tried: Dict[CellId, int] = {}
+        for key, name, b in plan.grow:
+            have = set(seeds_now.get((key, name, b), []))
+            seed = next(s for s in range(len(have) + 1) if s not in have)
+            tried[(key, name, b)] = seed
+            if seed not in spec_cache:
+                spec_cache[seed] = _specs_for(path, seed, profile, data_root, filt)
+            want = {(key, name, b), (key, FULL_LABEL, 1.0), (key, FULL_LABEL, b)}
+            for spec in spec_cache[seed]:
+                if _spec_cell(spec, list(tables)) in want:
+                    todo[spec.hash] = spec
+        say(f"until resolved, round {rounds}: {len(plan.grow)} cell(s) get a seed, {len(todo)} run(s)")
+        for spec in todo.values():
+            status = execute(spec, store, data_root=data_root)
+            if status == "failed":
+                say(f"  failed   {spec.run_id}")
+        store.write_results_csv()
+        tables = budget_tables(build_report_data(out, rules))
+        seeds_after = _finished_seeds(out)
+        for cid, seed in tried.items():  # no progress (failed run, cell not in the grid): stop, say why
+            if seed not in seeds_after.get(cid, []):
+                stopped[cid] = f"seed {seed} did not finish (failed, or the cell is not in the grid at that seed)"
+    record = _record(out, tables, selected, stopped, start_seeds, rules.margin_pct, max_seeds, rounds)
+    atomic_write_text(out / RECORD, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    say(f"until resolved: {len(selected)} cell(s) selected, {rounds} round(s); record: {out / RECORD}")
+    result = {**first, "rounds": rounds, "selected": selected, "stopped": stopped}
+    if report:
+        from stbench.benchmarks.runner import make_report
+        result["report"] = make_report(out, quiet=quiet, rules=rules)
+    return result
+
+
+def _finished_seeds(out: Path) -> Dict[CellId, List[int]]:
+    """Per budget-table cell: its finished seeds, sorted."""
+    data = build_report_data(out)
+    keys = data.table_keys()
+    seeds: Dict[CellId, List[int]] = {}
+    for _, r in data.finished.iterrows():
+        key = tuple(r[c] for c in data.table_key)
+        if key not in keys:
+            continue
+        b = r["budget"]
+        if not math.isfinite(b) and r["strategy"] != FULL_LABEL:
+            continue
+        cid = (key, r["strategy"], 1.0 if not math.isfinite(b) else round(float(b), 6))
+        seeds.setdefault(cid, []).append(int(r["seed"]))
+    return {k: sorted(v) for k, v in seeds.items()}
+
+
+def _record(out: Path, tables, selected, stopped, start_seeds, margin: float, max_seeds: int, rounds: int) -> dict:
+    data = build_report_data(out)
+    seeds = _finished_seeds(out)
+    cells = []
+    for cid in cells_of(tables):
+        key, name, b = cid
+        if cid in stopped:
+            why = stopped[cid]
+        elif name == FULL_LABEL and b == 1.0:
+            why = "reference (gets the seeds of the cells compared with it)"
+        elif len(seeds.get(cid, [])) > start_seeds.get(cid, 0):
+            why = "resolved after the first seeds; seeds added as a comparator"
+        else:
+            why = "resolved after the first seeds"
+        cells.append({"workload": data.short_title(key), "strategy": name, "budget": budget_text(b),
+                      "seeds": seeds.get(cid, []), "selected": cid in selected, "stopped": why})
+    return {"margin": margin, "max_seeds": max_seeds, "rounds": rounds, "cells": cells}

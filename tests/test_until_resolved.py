@@ -1,0 +1,113 @@
+"""``run SUITE --until-resolved``: which cells get seeds (hand-made verdicts), the stopping
+rule (precision or the cap, never significance), and an end-to-end run on SYNTHETIC (smoke)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from stbench.benchmarks import stats
+from stbench.benchmarks.report import VerdictRules, build_report_data
+from stbench.benchmarks.report_budget import BudgetTable, Cell, budget_tables
+from stbench.benchmarks.runner import run_suite
+from stbench.benchmarks.until_resolved import plan_round, precise, run_until_resolved, select
+
+MARGIN = 1.0
+
+
+def _v(lo, hi, n=3):
+    iv = stats.Interval((lo + hi) / 2, lo, hi, n)
+    return stats.Verdict(iv, MARGIN, stats.classify(iv, MARGIN), 0.5)
+
+
+def _c(ref, ctrl=None, n=3):
+    return Cell(n=n, mae=1.0, vs_ref=ref.interval, vs_ctrl=ctrl.interval if ctrl else stats.EMPTY, pass_x=2.0,
+                wall_x=2.0, reached=0.5, missed=0, v_ref=ref, v_ctrl=ctrl)
+
+
+KEY = ("ds", "m", "smoke", "adam", "abcd1234-000000")
+
+
+def _tables():
+    rows = [("full", {1.0: _c(_v(0, 0)), 0.5: _c(_v(-0.3, 0.3))}),                    # control: equivalent
+            ("a", {0.5: _c(_v(-0.2, 0.4), _v(-0.9, -0.5))}),                          # equivalent, better
+            ("b", {0.5: _c(_v(-1.5, 2.5), _v(-0.2, 0.2))}),                           # not resolved vs full@1
+            ("c", {0.5: _c(_v(-0.1, 0.1), _v(-0.5, 0.1, n=2))}),                      # underpowered vs control
+            ("d", {0.5: _c(_v(-3.0, 2.0, n=10), _v(-0.1, 0.1, n=10), n=10)}),         # not resolved at the cap
+            ("e", {0.5: _c(_v(-4.0, -1.0), _v(-0.3, 0.3))})]                          # better, but wide
+    return {KEY: BudgetTable(KEY, [1.0, 0.5], rows)}
+
+
+def test_only_unresolved_cells_are_selected_and_the_rule_is_precision():
+    tables = _tables()
+    sel = select(tables)
+    assert sel == [(KEY, "b", 0.5), (KEY, "c", 0.5), (KEY, "d", 0.5)]
+    # once selected, a cell goes on until precision or the cap, whatever its sign
+    plan = plan_round(tables, sel + [(KEY, "e", 0.5), (KEY, "a", 0.5)], MARGIN, max_seeds=10)
+    assert plan.grow == [(KEY, "b", 0.5), (KEY, "c", 0.5), (KEY, "e", 0.5)]   # e is 'better' yet wide: grows
+    assert plan.stopped[(KEY, "d", 0.5)].startswith("cap: 10 seeds")
+    assert plan.stopped[(KEY, "a", 0.5)].startswith("precision: half-width 0.30 <= 0.5")
+    # not resolved implies a half-width above delta / 2: precision never stops an unresolved cell
+    assert not precise([_v(-0.05, 1.05)], MARGIN) and stats.classify(_v(-0.05, 1.05).interval, MARGIN) == \
+        stats.UNRESOLVED
+
+
+SUITE = """\
+name: ur
+profile: smoke
+datasets: [SYNTHETIC]
+models: [stid]
+dataset: {max_steps: 300}
+train: {epochs: 2, batch_size: 64}
+experiments:
+  - {name: main, strategies: [full, random], budgets: [1, 0.5], seeds: [0, 1, 2]}
+  - {name: few, strategies: [rs2], budgets: [0.5], seeds: [0, 1]}
+"""
+
+
+def _seeds(out):
+    seeds = {}
+    for _, r in build_report_data(out).finished.iterrows():
+        b = 1.0 if r["budget"] != r["budget"] else round(float(r["budget"]), 6)
+        seeds.setdefault((r["strategy"], b), set()).add(int(r["seed"]))
+    return seeds
+
+
+def test_until_resolved_on_synthetic_adds_seeds_only_where_unresolved_and_stops_at_the_cap(tmp_path):
+    suite = tmp_path / "ur.yaml"
+    suite.write_text(SUITE)
+    out = tmp_path / "out"
+    run_suite(suite, out=out, report=False, quiet=True)
+    before = _seeds(out)
+    margin = 1e-6   # nothing is ever precise: every selected cell runs to the cap
+    first = budget_tables(build_report_data(out, VerdictRules(margin_pct=margin)))
+    selected = {(name, b) for _, name, b in select(first)}
+    assert ("rs2", 0.5) in selected          # 2 seeds: underpowered
+    # every selected cell, and full@1 and the control at its budget, end with seeds 0-3 (the cap)
+    grow = selected | {("full", 1.0)} | {("full", b) for _, b in selected}
+    res = run_until_resolved(suite, margin=margin, max_seeds=4, out=out, quiet=True, report=True)
+    assert res["rounds"] == 2                # rs2 needs two seeds to reach the cap
+    after = _seeds(out)
+    for cell, got in after.items():
+        assert got == ({0, 1, 2, 3} if cell in grow else before[cell]), cell
+    assert any(cell not in grow for cell in after), "some cell was resolved and got no seed"
+    record = json.loads((out / "until_resolved.json").read_text())
+    assert record["max_seeds"] == 4 and record["margin"] == margin and record["rounds"] == 2
+    by = {(c["strategy"], float(c["budget"])): c for c in record["cells"]}
+    for cell in selected:
+        c = by[cell]
+        assert c["selected"] and c["seeds"] == [0, 1, 2, 3] and c["stopped"].startswith("cap: 4 seeds"), c
+    for cell, c in by.items():
+        if cell not in grow:
+            assert c["stopped"] == "resolved after the first seeds" and set(c["seeds"]) == before[cell]
+    summary = (out / "report" / "budget_summary.md").read_text(encoding="utf-8")
+    assert "## Seeds per cell (run --until-resolved)" in summary and "cap: 4 seeds" in summary
+
+
+def test_a_bad_report_block_fails_before_the_first_run(tmp_path):
+    from stbench.benchmarks.config import ConfigError
+    suite = tmp_path / "bad.yaml"
+    suite.write_text(SUITE + "report: {margn: 2}\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml.report: unknown key\(s\) \['margn'\]; valid keys: margin, adjust"):
+        run_suite(suite, out=tmp_path / "out", quiet=True)
+    assert not (tmp_path / "out" / "runs").exists()
