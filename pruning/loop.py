@@ -46,9 +46,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from .base import PruneContext, Pruner, Selection, build_pruner, name_tag
+from .base import PruneContext, Pruner, Selection, build_pruner, name_tag, pruner_class
 
-__all__ = ["PrunedSampler", "IndexedDataset", "indexed_collate", "make_pruner"]
+__all__ = ["PrunedSampler", "IndexedDataset", "indexed_collate", "make_pruner", "shortened_schedule"]
 
 #: tag of the sampler's order stream (distinct from every strategy's own stream)
 ORDER_TAG = name_tag("stbench.PrunedSampler.order")
@@ -365,12 +365,11 @@ def make_pruner(name: str, n: int, epochs: int, seed: int = 0, *, ratio: Optiona
     ctx = PruneContext(n=n, epochs=epochs, seed=_count(seed, "seed", 0), values=values, starts=starts,
                        in_steps=_count(in_steps, "in_steps", 1), out_steps=_count(out_steps, "out_steps", 1),
                        adj=adj)
+    if ratio is not None and budget is not None:
+        raise ValueError(f"make_pruner({name!r}): give ratio or budget, not both (at a budget the "
+                         f"strategy plans its own counts and a ratio would be ignored)")
     if ratio is None:
-        if budget is None:
-            from stbench.benchmarks.config import pruner_defaults
-            ratio = float(pruner_defaults(name, "make_pruner").get("ratio", 0.0))
-        else:
-            ratio = 0.0
+        ratio = float(pruner_class(name).defaults()["ratio"]) if budget is None else 0.0
     try:
         return build_pruner(name, ctx, ratio=ratio, budget=budget, **params)
     except ValueError as e:
@@ -385,3 +384,21 @@ def _count(v, what: str, lo: int) -> int:
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
         raise ValueError(f"make_pruner: {what} must be an integer >= {lo}, got {v!r}")
     return int(v)
+
+
+def shortened_schedule(epochs: int, budget: float, milestones: Sequence[int] = ()) -> tuple:
+    """The full-data control at compute budget ``budget``: ``(epochs_b, milestones_b)``.
+
+    ``epochs_b = max(1, round(budget * epochs))`` epochs of full data, and every learning-rate
+    milestone m moved to ``min(epochs_b, max(1, round(m * epochs_b / epochs)))`` -- the
+    schedule the suite's engine trains ``full`` with at a budget (docs/budgets.md). Train
+    your control for ``epochs_b`` epochs (``make_pruner("full", ..., budget=b)`` plans the
+    same: its sampler refuses an epoch past ``epochs_b``).
+    """
+    epochs = _count(epochs, "epochs", 1)
+    ok = isinstance(budget, (int, float)) and not isinstance(budget, bool) and 0.0 < float(budget) <= 1.0
+    if not ok:
+        raise ValueError(f"shortened_schedule: budget must be a number in (0, 1], got {budget!r}")
+    short = max(1, int(round(float(budget) * epochs)))
+    scaled = [min(short, max(1, int(round(int(m) * short / epochs)))) for m in milestones]
+    return short, scaled
