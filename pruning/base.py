@@ -208,7 +208,7 @@ def pruner_class(name: str) -> type:
     from stbench import pruning  # noqa: F401  (registers the built-in strategies)
     from stbench.plugins import resolve
 
-    return resolve(name, ENTRY_POINT_GROUP, PRUNERS, "pruning strategy", base=Pruner)
+    return resolve(name, ENTRY_POINT_GROUP, PRUNERS, "strategy", base=Pruner)
 
 
 def pruner_names() -> list:
