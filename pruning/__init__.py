@@ -15,7 +15,8 @@ import pkgutil
 from .base import (PRUNERS, PruneContext, Pruner, Selection, build_pruner, pruner_class, pruner_names,
                    register_pruner)
 from .complexity import complexity_scores, context_complexity
-from .loop import IndexedDataset, PrunedSampler, indexed_collate, make_pruner, shortened_schedule
+from .loop import (IndexedDataset, PrunedSampler, indexed_collate, make_pruner, prebatched_collate,
+                   shortened_schedule)
 from .stationarity import quantile_strata, stationarity_stat
 
 for _mod in sorted(m.name for m in pkgutil.iter_modules(__path__)):
@@ -24,4 +25,4 @@ for _mod in sorted(m.name for m in pkgutil.iter_modules(__path__)):
 __all__ = ["PRUNERS", "PruneContext", "Pruner", "Selection", "build_pruner", "pruner_class", "pruner_names",
            "register_pruner", "shortened_schedule",
            "complexity_scores", "context_complexity", "quantile_strata", "stationarity_stat",
-           "PrunedSampler", "IndexedDataset", "indexed_collate", "make_pruner"]
+           "PrunedSampler", "IndexedDataset", "indexed_collate", "make_pruner", "prebatched_collate"]
