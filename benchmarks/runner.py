@@ -181,7 +181,9 @@ def execute(spec: RunSpec, store: ResultsStore, data_root=None, progress: bool =
 
 
 def default_out(suite: dict) -> Path:
-    return REPO / "results" / str(suite.get("out") or suite["name"])
+    """results/<name> of the checkout; for an installed wheel, of the working directory."""
+    base = REPO if (REPO / "pyproject.toml").is_file() else Path.cwd()
+    return base / "results" / str(suite.get("out") or suite["name"])
 
 
 def run_sequential(specs: List[RunSpec], store: ResultsStore, data_root=None, say=print,
