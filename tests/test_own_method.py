@@ -229,6 +229,8 @@ def test_baselines_are_reused_never_rerun(tmp_path):
     assert mine[full] == committed[full]                         # the baseline's run, copied
     assert (out / "runs" / full / "curve.csv").read_bytes() == (base / "runs" / full / "curve.csv").read_bytes()
     assert "lossvar" in (out / "results.csv").read_text()
+    tables = (out / "report" / "tables.md").read_text()              # the method among the baselines
+    assert all(label in tables for label in ("lossvar", "random", "full"))
     # a second run: nothing left to run
     assert run_suite(s, out=out, quiet=True, report=False, baselines=base)["finished"] == 0
 
