@@ -82,7 +82,9 @@ def _cmd_list(args) -> int:
 
     from stbench.datasets.registry import broken_datasets
 
-    info = {"datasets": datasets.dataset_names(), "models": models.MODELS.names(),
+    from stbench.plugins import entry_point_names
+    info = {"datasets": datasets.dataset_names(),
+            "models": sorted(set(models.MODELS.names()) | set(entry_point_names(models.ENTRY_POINT_GROUP))),
             "strategies": pruner_names()}  # with installed packages' entry points (stbench.pruners)
     broken = broken_datasets()
     if args.json:

@@ -291,7 +291,8 @@ class RunSpec:
         c = self.config
         st = c["strategy"]
         point = f"b{st['budget']:.3f}" if st.get("budget") is not None else f"r{st['ratio']:.2f}"
-        return f"{c['dataset']['name']}_{c['model']['name']}_{st['label']}_{point}_s{c['seed']}_{digest[:8]}"
+        model = c["model"]["name"].rsplit(":", 1)[-1].lower()  # an import path: its class name
+        return f"{c['dataset']['name']}_{model}_{st['label']}_{point}_s{c['seed']}_{digest[:8]}"
 
     @property
     def run_id(self) -> str:
@@ -331,10 +332,14 @@ def _canonical_dataset(name: str, where: str) -> str:
 
 
 def _check_model(name: str, where: str) -> str:
-    from stbench import models
-    if name not in models.MODELS:
-        raise ConfigError(f"{where}: unknown model {name!r}; valid choices: {', '.join(models.MODELS.names())}")
-    return str(name).lower()
+    """A registered model (lower-cased), an import path ``module:Class`` (as given) or an
+    installed entry point (group ``stbench.models``)."""
+    from stbench.models import model_class
+    try:
+        model_class(str(name))
+    except KeyError as e:
+        raise ConfigError(f"{where}: {e.args[0] if e.args else e}") from None
+    return strategy_name(name)
 
 
 def strategy_class(name: str, where: str = "") -> type:
@@ -626,11 +631,11 @@ def resolve_run(dataset: str, model: str, strat: StrategySpec, ratio: float, see
         "train": train,
         "seed": int(seed),
         "profile": profile,
-        **code_block(strat.name),
+        **code_block(strat.name, model),
     }
 
 
-def code_block(strategy: str) -> dict:
+def code_block(strategy: str, model: Optional[str] = None) -> dict:
     """``{"code": {...}}`` for a run's config, or ``{}`` when every entry is neutral.
 
     ``code.stbench``: the suite's code (stbench.codeid.suite_code), present only when it is
@@ -648,6 +653,11 @@ def code_block(strategy: str) -> dict:
     info = plugins.info(strategy, ENTRY_POINT_GROUP)
     if info is not None:
         code["strategy"] = (f"{info.dist} " if info.dist else "") + f"sha256:{info.digest[:16]}"
+    if model is not None:
+        from stbench.models.base import ENTRY_POINT_GROUP as MODEL_GROUP
+        minfo = plugins.info(model, MODEL_GROUP)
+        if minfo is not None:
+            code["model"] = (f"{minfo.dist} " if minfo.dist else "") + f"sha256:{minfo.digest[:16]}"
     return {"code": code} if code else {}
 
 
@@ -655,8 +665,10 @@ def plugin_paths(config: dict) -> tuple:
     """Directories a worker process must put on sys.path to import the run's outside strategy."""
     from stbench import plugins
     from stbench.pruning.base import ENTRY_POINT_GROUP
-    info = plugins.info(config["strategy"]["name"], ENTRY_POINT_GROUP)
-    return (info.path,) if info is not None and info.path else ()
+    from stbench.models.base import ENTRY_POINT_GROUP as MODEL_GROUP
+    infos = [plugins.info(config["strategy"]["name"], ENTRY_POINT_GROUP),
+             plugins.info(config["model"]["name"], MODEL_GROUP)]
+    return tuple(dict.fromkeys(i.path for i in infos if i is not None and i.path))
 
 
 #: (block, key) -> smallest valid value, checked on every resolved run before anything runs

@@ -272,3 +272,45 @@ def test_the_worked_example_against_the_committed_baselines(tmp_path):
     r = cli("run", "t1.yaml", "--baselines", REPO / "results" / "budget_cpu", "--data-root", DATA, "--dry-run",
             cwd=work, env={"STBENCH_CODE_IDENTITY": "version"})
     assert r.returncode == 2 and "train.threads: 1 (yours) vs 2 (baselines)" in r.stderr
+
+
+# ----------------------------------------------------------------------------- models
+MODEL = '''
+from torch import nn
+
+from stbench.models import STModel
+
+
+class Linear(STModel):
+    """Per node: the next out_steps values as a linear map of the last in_steps values."""
+
+    def __init__(self, meta, *, bias: bool = True):
+        super().__init__(meta)
+        self.lin = nn.Linear(self.in_steps, self.out_steps, bias=bias)
+
+    def forward(self, x):
+        self.check_input(x)
+        return self.lin(x[..., 0].transpose(1, 2)).transpose(1, 2).unsqueeze(-1)
+'''
+
+
+def test_outside_model_by_import_path(tmp_path):
+    d = tmp_path / "elsewhere"
+    d.mkdir()
+    mod = f"tinymodel_{uuid.uuid4().hex[:8]}"
+    (d / f"{mod}.py").write_text(MODEL)
+    s = suite(d, "random", **{"models: [stid]": f'models: ["{mod}:Linear"]'})
+    res = run_suite(s, out=tmp_path / "seq", quiet=True, report=False)
+    assert (res["finished"], res["failed"]) == (2, 0)
+    seq = finished(tmp_path / "seq")
+    assert all(r.startswith("SYNTHETIC_linear_") for r in seq)      # the class name in the directory
+    cfg = yaml.safe_load((tmp_path / "seq" / "runs" / sorted(seq)[0] / "config.yaml").read_text())
+    assert cfg["model"] == {"name": f"{mod}:Linear", "params": {"bias": True}}
+    assert cfg["code"]["model"].startswith("sha256:")
+    r = cli("run", s, "--out", tmp_path / "sub", "--data-root", DATA, "--no-report", "--launcher", "submitit",
+            "--cluster", "local", cwd=tmp_path, env={"PYTHONPATH": ""})
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    sub = finished(tmp_path / "sub")
+    assert set(sub) == set(seq) and all(sub[k]["test"] == seq[k]["test"] for k in seq)
+    with pytest.raises(ConfigError, match=f"model '{mod}:Nope': {mod} has no attribute 'Nope'"):
+        load_suite(suite(d, "random", "bad.yaml", **{"models: [stid]": f'models: ["{mod}:Nope"]'}))
