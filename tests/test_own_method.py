@@ -221,12 +221,13 @@ def test_baselines_are_reused_never_rerun(tmp_path):
     committed = finished(base)
     assert len(committed) == 2
     out = tmp_path / "mine"
-    s = suite(d, f'"{mod}:LossVar"')
+    s = suite(d, f'random, "{mod}:LossVar"')                   # full, random and the new method
     res = run_suite(s, out=out, quiet=True, baselines=base)
-    assert res["finished"] == 1                                  # only the new method ran
+    assert res["finished"] == 1 and res["skipped"] == 2          # only the new method ran
     mine = finished(out)
+    assert len(mine) == 3
     full = [r for r in committed if "_full_" in r][0]
-    assert mine[full] == committed[full]                         # the baseline's run, copied
+    assert all(mine[r] == committed[r] for r in committed)       # the baselines' runs, copied
     assert (out / "runs" / full / "curve.csv").read_bytes() == (base / "runs" / full / "curve.csv").read_bytes()
     assert "lossvar" in (out / "results.csv").read_text()
     tables = (out / "report" / "tables.md").read_text()              # the method among the baselines
@@ -235,7 +236,7 @@ def test_baselines_are_reused_never_rerun(tmp_path):
     assert run_suite(s, out=out, quiet=True, report=False, baselines=base)["finished"] == 0
 
     # a differing setting: an error before anything runs, naming the key and both values
-    s2 = suite(d, f'"{mod}:LossVar"', "threads.yaml", **{"threads: 1": "threads: 2"})
+    s2 = suite(d, f'random, "{mod}:LossVar"', "threads.yaml", **{"threads: 1": "threads: 2"})
     with pytest.raises(ConfigError) as e:
         run_suite(s2, out=tmp_path / "other", quiet=True, baselines=base)
     assert "train.threads: 2 (yours) vs 1 (baselines)" in str(e.value)
