@@ -113,12 +113,12 @@ def code_digest(module, extra: str = "") -> str:
     return h.hexdigest()
 
 
-def _get_attr(obj, dotted: str, ref: str):
+def _get_attr(obj, dotted: str, ref: str, kind: str):
     for part in dotted.split("."):
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise PluginError(f"{ref!r}: {getattr(obj, '__name__', obj)!s} has no attribute {part!r}") from None
+            raise PluginError(f"{kind} {ref!r}: {getattr(obj, '__name__', obj)!s} has no attribute {part!r}") from None
     return obj
 
 
@@ -132,7 +132,7 @@ def _from_import_path(ref: str, kind: str):
         raise PluginError(f"{kind} {ref!r}: cannot import module {modname!r} ({e}); it must be on "
                           f"sys.path: install its package, set PYTHONPATH, or keep it next to the suite "
                           f"file") from None
-    obj = _get_attr(module, attr, ref)
+    obj = _get_attr(module, attr, ref, kind)
     mod = sys.modules.get(getattr(obj, "__module__", modname), module)
     info = PluginInfo(ref=ref, kind="import", module=mod.__name__, path=_import_root(mod, mod.__name__),
                       digest=code_digest(mod))
