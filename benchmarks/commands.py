@@ -45,7 +45,8 @@ def _cmd_run(args) -> int:
             res = run_suite(args.suite, profile=args.profile, seeds=args.seeds, only=args.only,
                             dry_run=args.dry_run, out=args.out, data_root=args.data_root,
                             retry_failed=args.retry_failed, report=not args.no_report,
-                            launcher=args.launcher, launch=_launch_overrides(args), wait=not args.no_wait)
+                            launcher=args.launcher, launch=_launch_overrides(args), wait=not args.no_wait,
+                            baselines=args.baselines, rerun=args.rerun)
     except (ConfigError, DataError) as e:
         if os.environ.get("RANK", "0") == "0":  # under torchrun, say it once
             print(f"error: {e}", file=sys.stderr)
@@ -101,13 +102,14 @@ def _cmd_report(args) -> int:
 def _cmd_list(args) -> int:
     from stbench import datasets
     from stbench import models
-    from stbench import pruning
-    from stbench.pruning.base import PRUNERS
+    from stbench.pruning.base import pruner_names
 
     from stbench.datasets.registry import broken_datasets
 
-    info = {"datasets": datasets.dataset_names(), "models": models.MODELS.names(),
-            "strategies": PRUNERS.names()}
+    from stbench.plugins import entry_point_names
+    info = {"datasets": datasets.dataset_names(),
+            "models": sorted(set(models.MODELS.names()) | set(entry_point_names(models.ENTRY_POINT_GROUP))),
+            "strategies": pruner_names()}  # with installed packages' entry points (stbench.pruners)
     broken = broken_datasets()
     if args.json:
         print(json.dumps({**info, "broken_datasets": broken}, indent=2))
@@ -186,6 +188,13 @@ def add_engine_commands(sub) -> None:
     p.add_argument("--dataset-config", action="append", metavar="DIR",
                    help="a directory of data-set YAMLs to register (adds to $STBENCH_DATASET_CONFIGS); may repeat")
     p.add_argument("--retry-failed", action="store_true", help="rerun cells recorded as failed")
+    p.add_argument("--rerun", action="store_true",
+                   help="run the selected cells (see --only) again even when finished; their old run "
+                        "directories move to OUT/replaced/")
+    p.add_argument("--baselines", metavar="DIR",
+                   help="a results directory (e.g. results/budget_cpu): its finished cells of this suite "
+                        "with the same identity are copied in, never rerun; only the other cells run "
+                        "(docs/own_method.md)")
     p.add_argument("--no-report", action="store_true", help="skip the report at the end")
     u = p.add_argument_group(
         "seeds until resolved (README: 'Seeds until resolved')",

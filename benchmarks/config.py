@@ -273,6 +273,7 @@ class RunSpec:
     experiment: str
     data_identity: Optional[dict] = None  # datasets.identity.dataset_identity(...)
     data_error: Optional[str] = None      # why the data identity could not be computed
+    plugin_paths: tuple = ()              # sys.path entries for an outside strategy (workers)
 
     @property
     def config_hash(self) -> str:
@@ -290,7 +291,8 @@ class RunSpec:
         c = self.config
         st = c["strategy"]
         point = f"b{st['budget']:.3f}" if st.get("budget") is not None else f"r{st['ratio']:.2f}"
-        return f"{c['dataset']['name']}_{c['model']['name']}_{st['label']}_{point}_s{c['seed']}_{digest[:8]}"
+        model = c["model"]["name"].rsplit(":", 1)[-1].lower()  # an import path: its class name
+        return f"{c['dataset']['name']}_{model}_{st['label']}_{point}_s{c['seed']}_{digest[:8]}"
 
     @property
     def run_id(self) -> str:
@@ -330,22 +332,89 @@ def _canonical_dataset(name: str, where: str) -> str:
 
 
 def _check_model(name: str, where: str) -> str:
-    from stbench import models
-    if name not in models.MODELS:
-        raise ConfigError(f"{where}: unknown model {name!r}; valid choices: {', '.join(models.MODELS.names())}")
-    return str(name).lower()
+    """A registered model (lower-cased), an import path ``module:Class`` (as given) or an
+    installed entry point (group ``stbench.models``)."""
+    from stbench.models import model_class
+    try:
+        model_class(str(name))
+    except KeyError as e:
+        raise ConfigError(f"{where}: {e.args[0] if e.args else e}") from None
+    return strategy_name(name)
+
+
+def strategy_class(name: str, where: str = "") -> type:
+    """The class of strategy ``name`` (registered, import path or entry point), or a ConfigError."""
+    from stbench.pruning.base import pruner_class
+    try:
+        return pruner_class(name)
+    except KeyError as e:
+        raise ConfigError(f"{where}: {e.args[0] if e.args else e}") from None
 
 
 def pruner_defaults(name: str, where: str = "") -> dict:
-    """The strategy's YAML (configs/pruners/NAME.yaml): {name, ratio, params}."""
-    from stbench import pruning
-    from stbench.pruning.base import PRUNERS
-    if name not in PRUNERS:
-        raise ConfigError(f"{where}: unknown strategy {name!r}; valid choices: {', '.join(PRUNERS.names())}")
+    """{name, ratio, params}: the class's defaults (``Pruner.defaults()``: the default of
+    ``ratio`` and its keyword-only arguments), or the strategy's YAML
+    (configs/pruners/NAME.yaml) where one exists."""
+    cls = strategy_class(name, where)
     path = CONFIGS / "pruners" / f"{str(name).lower()}.yaml"
-    data = load_yaml(path) if path.exists() else {"name": name, "ratio": 0.0, "params": {}}
+    if path.exists() and not _is_outside(name):
+        data = load_yaml(path)
+    else:
+        data = {"name": name, **cls.defaults()}
     data.setdefault("params", {})
     return data
+
+
+def _is_outside(name: str) -> bool:
+    """True for a strategy loaded from an import path or an entry point (stbench.plugins)."""
+    from stbench import plugins
+    from stbench.pruning.base import ENTRY_POINT_GROUP
+    return plugins.info(name, ENTRY_POINT_GROUP) is not None
+
+
+def _type_ok(v: Any, t: Any) -> bool:
+    """Does value ``v`` (from YAML) fit annotation ``t``? (unknown annotations: yes)"""
+    import typing
+    if t is Any or t is None:
+        return t is Any or v is None
+    origin = typing.get_origin(t)
+    if origin is typing.Union or str(origin) == "types.UnionType" or type(t).__name__ == "UnionType":
+        return any(_type_ok(v, a) for a in typing.get_args(t))
+    if origin is typing.Literal:
+        return v in typing.get_args(t)
+    if origin is not None:
+        t = origin
+    if t is type(None):
+        return v is None
+    if t is float:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    if t is int:
+        return isinstance(v, int) and not isinstance(v, bool)
+    if t in (list, tuple, typing.Sequence):
+        return isinstance(v, (list, tuple))
+    return isinstance(v, t) if isinstance(t, type) else True
+
+
+def check_outside_params(cls: type, params: dict, where: str) -> None:
+    """An outside strategy's suite ``params`` against its keyword-only arguments' annotations
+    (or, unannotated, the type of their defaults): the error names the key, the expected type
+    and the value."""
+    import typing
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # noqa: BLE001 - unresolvable annotations: fall back to the defaults' types
+        hints = {}
+    defaults = cls.defaults()["params"]
+    for k, v in params.items():
+        t = hints.get(k)
+        if t is None:
+            d = defaults.get(k)
+            if d is None:
+                continue
+            t = float if isinstance(d, float) else type(d)
+        if not _type_ok(v, t):
+            want = getattr(t, "__name__", None) or str(t).replace("typing.", "")
+            raise ConfigError(f"{where}.params.{k}: expected {want}, got {v!r} ({type(v).__name__})")
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -388,10 +457,22 @@ def check_budgets(values: list, where: str, key: str = "budgets") -> List[float]
 
 def strategy_budget_mode(name: str, params: dict) -> str:
     """``schedule`` | ``exact`` | ``native``: how strategy ``name`` with ``params`` meets a budget."""
-    from stbench.pruning.base import PRUNERS
-    cls = PRUNERS.get(name)
+    cls = strategy_class(name)
     mode = getattr(cls, "budget_mode", None)
     return mode(params) if callable(mode) else ("schedule" if name == "full" else "native")
+
+
+def strategy_name(name: Any) -> str:
+    """A registered name or an entry point lower-cased; an import path ``module:Class`` as given."""
+    from stbench.plugins import is_import_path
+    return str(name) if is_import_path(str(name)) else str(name).lower()
+
+
+def default_label(name: str) -> str:
+    """The label of a strategy without one: its name; for an import path, the class name
+    lower-cased (``my_pkg.lossvar:LossVar`` -> ``lossvar``)."""
+    from stbench.plugins import is_import_path
+    return name.rsplit(":", 1)[1].rsplit(".", 1)[-1].lower() if is_import_path(name) else name
 
 
 def parse_strategy(entry: Any, where: str) -> StrategySpec:
@@ -402,7 +483,7 @@ def parse_strategy(entry: Any, where: str) -> StrategySpec:
     _check_keys(entry, STRATEGY_KEYS, where)
     if "name" not in entry:
         raise ConfigError(f"{where}: strategy needs a 'name'")
-    name = str(entry["name"]).lower()
+    name = strategy_name(entry["name"])
     defaults = pruner_defaults(name, where)
     params = entry.get("params") or {}
     if not isinstance(params, dict):
@@ -424,6 +505,8 @@ def parse_strategy(entry: Any, where: str) -> StrategySpec:
         budgets = check_budgets([entry["budget"]], where, "budget")
     elif "budgets" in entry:
         budgets = check_budgets(_as_list(entry["budgets"], "budgets", where), where)
+    if _is_outside(name):
+        check_outside_params(strategy_class(name, where), params, where)
     merged = deep_merge(defaults["params"], params)
     mode = strategy_budget_mode(name, merged)
     native = check_ratios([defaults.get("ratio", 0.0) if ratios is None else ratios[0]], where, "ratio")[0]
@@ -432,7 +515,7 @@ def parse_strategy(entry: Any, where: str) -> StrategySpec:
     if budgets is not None and mode == "native":
         raise ConfigError(f"{where}: strategy {name!r} cannot target a budget in this form "
                           f"(set params.budgeted: true, or give it ratios)")
-    label = str(entry.get("label") or name)
+    label = str(entry.get("label") or default_label(name))
     return StrategySpec(label=label, name=name, params=merged, ratios=ratios, budgets=budgets,
                         budget_mode=mode, native_ratio=native)
 
@@ -548,7 +631,44 @@ def resolve_run(dataset: str, model: str, strat: StrategySpec, ratio: float, see
         "train": train,
         "seed": int(seed),
         "profile": profile,
+        **code_block(strat.name, model),
     }
+
+
+def code_block(strategy: str, model: Optional[str] = None) -> dict:
+    """``{"code": {...}}`` for a run's config, or ``{}`` when every entry is neutral.
+
+    ``code.stbench``: the suite's code (stbench.codeid.suite_code), present only when it is
+    not ``codeid.NEUTRAL_VERSION`` (committed runs were made at it and keep their ids);
+    ``code.strategy``: an outside strategy's code, ``sha256:<16 hex>`` of its module's (or
+    package's) source, prefixed by ``dist==version`` for an entry point. Both are part of the
+    run's identity: changing them makes the cell pending.
+    """
+    from stbench import codeid, plugins
+    from stbench.pruning.base import ENTRY_POINT_GROUP
+    code = {}
+    suite = codeid.suite_code()
+    if suite != codeid.NEUTRAL_VERSION:
+        code["stbench"] = suite
+    info = plugins.info(strategy, ENTRY_POINT_GROUP)
+    if info is not None:
+        code["strategy"] = (f"{info.dist} " if info.dist else "") + f"sha256:{info.digest[:16]}"
+    if model is not None:
+        from stbench.models.base import ENTRY_POINT_GROUP as MODEL_GROUP
+        minfo = plugins.info(model, MODEL_GROUP)
+        if minfo is not None:
+            code["model"] = (f"{minfo.dist} " if minfo.dist else "") + f"sha256:{minfo.digest[:16]}"
+    return {"code": code} if code else {}
+
+
+def plugin_paths(config: dict) -> tuple:
+    """Directories a worker process must put on sys.path to import the run's outside strategy."""
+    from stbench import plugins
+    from stbench.pruning.base import ENTRY_POINT_GROUP
+    from stbench.models.base import ENTRY_POINT_GROUP as MODEL_GROUP
+    infos = [plugins.info(config["strategy"]["name"], ENTRY_POINT_GROUP),
+             plugins.info(config["model"]["name"], MODEL_GROUP)]
+    return tuple(dict.fromkeys(i.path for i in infos if i is not None and i.path))
 
 
 #: (block, key) -> smallest valid value, checked on every resolved run before anything runs
@@ -612,6 +732,8 @@ def load_suite(path: Path, profile: Optional[str] = None, seeds: Optional[Iterab
     suite = load_yaml(path)
     notes = validate_suite(path, suite, profile=profile, seeds=seeds, devices=devices)
     where = str(path)
+    from stbench.plugins import add_paths
+    add_paths([path.resolve().parent])  # import paths ``module:Class`` may name a module beside the suite
     _check_keys(suite, SUITE_KEYS, where)
     _check_overrides(suite, where)
     launcher = check_launcher(suite.get("launcher"), f"{where}.launcher")
@@ -654,7 +776,7 @@ def load_suite(path: Path, profile: Optional[str] = None, seeds: Optional[Iterab
             for r, b in grid_points(st, ratios, budgets):
                 for s in run_seeds:
                     cfg = resolve_run(d, m, st, r, s, prof, overrides, bwhere, budget=b)
-                    spec = RunSpec(cfg, exp_name)
+                    spec = RunSpec(cfg, exp_name, plugin_paths=plugin_paths(cfg))
                     if spec.config_hash in seen:
                         continue
                     seen.add(spec.config_hash)

@@ -237,7 +237,9 @@ def make_executor(out: Path, settings: dict, name: str):
     # max_num_timeout=0: a job that runs out of time is not requeued (it would restart its cell)
     ex = submitit.AutoExecutor(folder=Path(out) / "submitit", cluster=cluster,
                                slurm_max_num_timeout=0, local_max_num_timeout=0)
-    setup = [f"export PYTHONPATH={REPO}${{PYTHONPATH:+:$PYTHONPATH}}"] + list(settings["setup"])
+    # a checkout's root on the jobs' path (an installed wheel is found without it)
+    setup = ([f"export PYTHONPATH={REPO}${{PYTHONPATH:+:$PYTHONPATH}}"] if (REPO / "pyproject.toml").is_file()
+             else []) + list(settings["setup"])
     ex.update_parameters(
         name=settings["job_name"] or f"stbench-{name}",
         timeout_min=settings["time_min"],

@@ -122,6 +122,8 @@ def execute(spec: RunSpec, store: ResultsStore, data_root=None, progress: bool =
     other ranks would otherwise wait forever in the next collective.
     """
     dist = dist or distributed.current()
+    from stbench.plugins import add_paths
+    add_paths(getattr(spec, "plugin_paths", ()))  # a worker process imports an outside strategy from there
     if spec.data_error:  # e.g. a cluster job whose data lives where it runs, not where it was submitted
         attach_data_identities([spec], data_root)
         if spec.data_error:
@@ -182,7 +184,9 @@ def execute(spec: RunSpec, store: ResultsStore, data_root=None, progress: bool =
 
 
 def default_out(suite: dict) -> Path:
-    return REPO / "results" / str(suite.get("out") or suite["name"])
+    """results/<name> of the checkout; for an installed wheel, of the working directory."""
+    base = REPO if (REPO / "pyproject.toml").is_file() else Path.cwd()
+    return base / "results" / str(suite.get("out") or suite["name"])
 
 
 def run_sequential(specs: List[RunSpec], store: ResultsStore, data_root=None, say=print,
@@ -232,11 +236,14 @@ def run_sequential(specs: List[RunSpec], store: ResultsStore, data_root=None, sa
 def run_suite(path, profile: Optional[str] = None, seeds=None, only=None, dry_run: bool = False,
               out=None, data_root=None, retry_failed: bool = False, report: bool = True,
               quiet: bool = False, launcher: str = "local", launch: Optional[dict] = None,
-              wait: bool = True) -> dict:
+              wait: bool = True, baselines=None, rerun: bool = False) -> dict:
     """Run a suite's pending cells with ``launcher`` (settings: the suite's ``launcher:`` block
     overridden by ``launch``), then write results.csv and the report.
 
     ``wait=False`` (submitit): return once the jobs are submitted; no report.
+    ``baselines``: a results directory whose finished cells of this suite (same identity) are
+    copied in and not run (benchmarks/baselines.py). ``rerun``: the selected cells run again
+    even when finished (their old directories move to OUT/replaced/).
     """
     devices = "note" if dry_run else "error" if launcher == "local" else "off"  # where the cells run
     suite, specs = load_suite(Path(path), profile=profile, seeds=seeds, data_root=data_root, devices=devices)
@@ -261,16 +268,26 @@ def run_suite(path, profile: Optional[str] = None, seeds=None, only=None, dry_ru
     store = ResultsStore(out)
     quiet = quiet or not dist.is_main
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
+    reused: set = set()
+    if rerun and not dry_run and dist.is_main:
+        moved = [store.set_aside(store.locate(s)) for s in specs if store.status(store.locate(s)) != "pending"]
+        if moved:
+            say(f"--rerun: {len(moved)} finished or failed cell(s) set aside under {out / 'replaced'}")
+    elif baselines is not None and dist.is_main:
+        from stbench.benchmarks.baselines import adopt
+        reused = set(adopt(specs, store, baselines, dry_run=dry_run, say=say)["reused"])
+    dist.barrier()
     if dry_run:
         for note in suite.get("validation_notes") or ():
             say(f"note: {note}")
         for s in specs:
             status = "no-data" if s.data_error else store.status(store.locate(s))
+            status = "baseline" if store.locate(s) in reused and status == "pending" else status
             say(f"{status:9s} {store.locate(s)}  [{s.experiment}]")
         missing = sorted({s.data_error for s in specs if s.data_error})
         for m in missing:
             say(f"missing data: {m}")
-        say(f"{len(specs)} runs ({sum(not store.is_done(store.locate(s)) for s in specs)} pending"
+        say(f"{len(specs)} runs ({sum(not store.is_done(store.locate(s)) and store.locate(s) not in reused for s in specs)} pending"
             + (f", {sum(bool(s.data_error) for s in specs)} without their data files" if missing else "")
             + f") -> {out}")
         return {"runs": len(specs), "out": out, "dry_run": True, "missing_data": missing}

@@ -235,6 +235,16 @@ class ResultsStore:
     def lock(self, run_id: str) -> RunLock:
         return RunLock(self.runs / f"{run_id}.lock")
 
+    def set_aside(self, run_id: str) -> Path:
+        """Move run ``run_id``'s directory to OUT/replaced/<run_id>.<UTC time> (``run --rerun``):
+        its cell is pending again and the old run stays for the record, out of results.csv."""
+        from datetime import datetime, timezone
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        dst = self.root / "replaced" / f"{run_id}.{stamp}"
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.run_dir(run_id), dst)
+        return dst
+
     def clear_failed(self, run_id: str) -> None:
         f = self.run_dir(run_id) / "failed.json"
         if f.exists():

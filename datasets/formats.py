@@ -177,6 +177,9 @@ def reading(path: Path, what: str) -> Iterator[None]:
         yield
     except DataError:
         raise
+    except ImportError as exc:  # an optional reader (h5py, tables, xarray, netCDF4, cfgrib, ...) missing
+        raise DataError(f"{path}: reading {what} needs {exc.name or 'an optional package'} "
+                        f"({_short(exc, 1)}): python -m pip install \"stbench[formats]\"") from None
     except _READ_ERRORS + _extra_read_errors() as exc:
         raise DataError(f"{path}: cannot read {what} (corrupt, truncated or not in the expected "
                         f"layout): {type(exc).__name__}: {_short(exc)}") from exc

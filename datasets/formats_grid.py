@@ -34,7 +34,13 @@ class _Grid(DataFormat):
     graph = {"neighbourhood": Option(int, 4, choices=(4, 8), nullable=False)}
 
     def open(self, path: Path):
+        import importlib.util
+
         import xarray as xr
+
+        module = {"netcdf4": "netCDF4", "cfgrib": "cfgrib", "h5netcdf": "h5netcdf"}.get(self.engine)
+        if module and importlib.util.find_spec(module) is None:  # xarray would say 'unrecognized engine'
+            raise ImportError(f"No module named {module!r} (xarray's {self.engine} engine)", name=module)
 
         return xr.open_dataset(path, engine=self.engine, backend_kwargs=self.backend_kwargs or None,
                                cache=False)

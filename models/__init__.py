@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import inspect
 
-from .base import MODELS, STModel, count_params, register_model
+from .base import ENTRY_POINT_GROUP, MODELS, STModel, count_params, model_class, register_model
 from .config import model_config, model_names
 from . import agcrn, gwnet, staeformer, stgcn, stid  # noqa: F401  (register the models)
 
-__all__ = ["MODELS", "STModel", "build_model", "count_params", "model_config", "model_names", "register_model"]
+__all__ = ["MODELS", "STModel", "build_model", "model_class", "count_params", "model_config", "model_names", "register_model"]
 
 
 def build_model(name: str, meta, **params) -> STModel:
     """Build model ``name`` for a data set's ``meta``; unknown params raise ValueError listing valid ones."""
-    cls = MODELS.get(name)
+    cls = model_class(name)
     valid = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "meta")]
     unknown = sorted(set(params) - set(valid))
     if unknown:

@@ -15,6 +15,23 @@ from stbench.datasets.base import DatasetMeta
 
 MODELS: Registry = Registry("model")
 register_model = MODELS.register
+#: entry-point group under which an installed package declares models (docs/own_method.md)
+ENTRY_POINT_GROUP = "stbench.models"
+
+
+def model_class(name: str) -> type:
+    """The model class of ``name``: a registered model, an import path ``package.module:Class``
+    or an installed package's entry point in group ``stbench.models`` (stbench.plugins)."""
+    from stbench import models  # noqa: F401  (registers the built-in models)
+    from stbench.plugins import resolve
+
+    return resolve(name, ENTRY_POINT_GROUP, MODELS, "model", base=STModel)
+
+
+def is_outside_model(name: str) -> bool:
+    """True for a model loaded from an import path or an entry point."""
+    from stbench.plugins import info
+    return info(name, ENTRY_POINT_GROUP) is not None
 
 
 class STModel(nn.Module):

@@ -94,18 +94,37 @@ def _check_params(name: str, params: Dict[str, Any], path: Path) -> None:
         raise ValueError(f"{path}: params: {', '.join(bad)} not accepted by model {name!r}; valid keys: {', '.join(valid)}")
 
 
+def _outside(name: str) -> bool:
+    from .base import is_outside_model, model_class
+    try:
+        model_class(name)
+    except KeyError:
+        return False
+    return is_outside_model(name)
+
+
+def _class_defaults(name: str) -> Dict[str, Any]:
+    """An outside model without a YAML: its keyword arguments' defaults, no train settings."""
+    from .base import model_class
+    sig = inspect.signature(model_class(name).__init__).parameters
+    params = {k: p.default for k, p in sig.items() if k not in ("self", "meta")
+              and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is not p.empty}
+    return {"params": params, "train": {}}
+
+
 def model_config(name: str, dataset: Optional[str] = None, profile: Optional[str] = None) -> Dict[str, Any]:
     """{"params": ..., "train": ...} for model ``name`` on ``dataset`` under ``profile``.
 
     ``profile`` None (or absent from the file's ``profiles`` only when it is None)
     means the published settings; an unknown profile raises ValueError.
     """
-    data = load_model_file(name)
     path = CONFIG_DIR / f"{str(name).lower()}.yaml"
+    own = not path.is_file() and _outside(name)   # an outside model without a YAML: no profiles
+    data = _class_defaults(name) if own else load_model_file(name)
     cfg = {sec: copy.deepcopy(data[sec]) for sec in SECTIONS}
     if dataset is not None:
         cfg = _apply(cfg, _lookup(data.get("datasets") or {}, str(dataset)), f"{path}: datasets.{dataset}")
-    if profile is not None:
+    if profile is not None and not own:
         profiles = data.get("profiles") or {}
         if profile not in profiles:
             raise ValueError(f"{path}: unknown profile {profile!r}; valid profiles: {', '.join(profiles)}")

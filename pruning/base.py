@@ -20,6 +20,8 @@ one is an error).
 """
 from __future__ import annotations
 
+import copy
+import inspect
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -31,6 +33,8 @@ from .schedule import ParamCheck, budget_counts
 
 PRUNERS: Registry = Registry("pruning strategy")
 register_pruner = PRUNERS.register
+#: entry-point group under which an installed package declares strategies (docs/own_method.md)
+ENTRY_POINT_GROUP = "stbench.pruners"
 
 
 @dataclass
@@ -137,8 +141,34 @@ class Pruner:
     def full(self) -> Selection:
         return Selection(np.arange(self.n, dtype=np.int64), np.ones(self.n, dtype=np.float32))
 
+    @classmethod
+    def defaults(cls) -> dict:
+        """``{"ratio": r, "params": {key: default}}`` from the class: the default of ``ratio``
+        and every keyword-only argument of ``__init__`` (a YAML is optional)."""
+        sig = inspect.signature(cls.__init__).parameters
+        ratio = sig["ratio"].default if "ratio" in sig else 0.0
+        params = {k: (None if p.default is inspect.Parameter.empty else p.default)
+                  for k, p in sig.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+        return {"ratio": 0.0 if ratio is inspect.Parameter.empty else float(ratio), "params": params}
+
     def state_dict(self) -> dict:
-        return {}
+        """The pruner's whole learning state (a deep copy of its attributes but the context):
+        ``load_state_dict`` on a pruner built with the same arguments continues the same
+        selections. Holds NumPy arrays and plain objects: save it with ``pickle`` or
+        ``torch.save`` (load with ``torch.load(..., weights_only=False)``)."""
+        return {"strategy": self.registry_name, "n": self.n, "epochs": self.epochs,
+                "attrs": copy.deepcopy({k: v for k, v in vars(self).items() if k != "ctx"})}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore ``state_dict()`` of a pruner of the same strategy, n and epochs."""
+        if not isinstance(state, dict) or "attrs" not in state:
+            raise ValueError(f"pruner {self.registry_name!r}: load_state_dict expects the dict that "
+                             f"state_dict() returned")
+        for k, want in (("strategy", self.registry_name), ("n", self.n), ("epochs", self.epochs)):
+            if state.get(k) != want:
+                raise ValueError(f"pruner {self.registry_name!r}: the state is of {k} = {state.get(k)!r}, "
+                                 f"this pruner has {k} = {want!r}")
+        vars(self).update(copy.deepcopy(state["attrs"]))
 
     def extra_info(self) -> dict:
         """Optional diagnostics recorded per epoch (must be cheap)."""
@@ -163,11 +193,27 @@ def build_pruner(name: str, context: PruneContext, ratio: float = 0.0, budget: O
     The budget is passed on only when it is given, so a strategy without budget support
     still builds in ratio mode; with a budget a ``native`` strategy raises a ValueError.
     """
-    from stbench import pruning  # noqa: F401  (registers the built-in strategies)
-
-    cls = PRUNERS.get(name)
+    cls = pruner_class(name)
     if budget is None:
         return cls(context, ratio=ratio, **params)
     if cls.budget_mode(params) == "native":
         raise native_budget_error(cls.registry_name)
     return cls(context, ratio=ratio, budget=budget, **params)
+
+
+def pruner_class(name: str) -> type:
+    """The strategy class of ``name``: a registered strategy, an import path
+    ``package.module:Class`` or an installed package's entry point in group ``stbench.pruners``
+    (stbench.plugins). Unknown: KeyError listing the choices."""
+    from stbench import pruning  # noqa: F401  (registers the built-in strategies)
+    from stbench.plugins import resolve
+
+    return resolve(name, ENTRY_POINT_GROUP, PRUNERS, "strategy", base=Pruner)
+
+
+def pruner_names() -> list:
+    """The registered strategies and those installed packages declare as entry points."""
+    from stbench import pruning  # noqa: F401
+    from stbench.plugins import entry_point_names
+
+    return sorted(set(PRUNERS.names()) | set(entry_point_names(ENTRY_POINT_GROUP)))

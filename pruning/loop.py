@@ -40,15 +40,18 @@ within an epoch is the sampler's own stream, not the engine's.
 """
 from __future__ import annotations
 
+import copy
+import warnings
 from typing import Iterator, List, Optional, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from .base import PruneContext, Pruner, Selection, build_pruner, name_tag
+from .base import PruneContext, Pruner, Selection, build_pruner, name_tag, pruner_class
 
-__all__ = ["PrunedSampler", "IndexedDataset", "indexed_collate", "make_pruner"]
+__all__ = ["PrunedSampler", "IndexedDataset", "indexed_collate", "prebatched_collate", "make_pruner",
+           "shortened_schedule"]
 
 #: tag of the sampler's order stream (distinct from every strategy's own stream)
 ORDER_TAG = name_tag("stbench.PrunedSampler.order")
@@ -91,6 +94,8 @@ class PrunedSampler(Sampler[int]):
         self._ids: List[torch.Tensor] = []
         self._losses: List[torch.Tensor] = []
         self._el2n: List[torch.Tensor] = []
+        self._served: dict = {}                                  # epoch -> samples selected
+        self._silent_epochs = 0                                  # epochs ended with no recorded loss
 
     # ------------------------------------------------------------------ epochs
     @property
@@ -124,6 +129,18 @@ class PrunedSampler(Sampler[int]):
         if self._epoch is not None and epoch < self._epoch:
             raise ValueError(f"PrunedSampler.set_epoch: epoch {epoch} is before the current epoch "
                              f"{self._epoch}; a pruner's state only moves forward (build a new one)")
+        if epoch >= self.pruner.epochs:
+            raise ValueError(f"PrunedSampler.set_epoch: epoch {epoch} is past the pruner's schedule of "
+                             f"{self.pruner.epochs} epochs (0..{self.pruner.epochs - 1}): build it with "
+                             f"make_pruner(..., epochs=E) for the epochs you train (its annealing and "
+                             f"budget plans depend on E)")
+        plan = self.pruner.planned_counts
+        if plan is not None and int(plan[epoch]) == 0:
+            short = int(np.count_nonzero(plan))
+            raise ValueError(f"PrunedSampler.set_epoch: epoch {epoch} is past the budget: pruner "
+                             f"{self.pruner.registry_name!r} at budget {self.pruner.budget:g} plans "
+                             f"{short} of {self.pruner.epochs} epochs; train shortened_schedule("
+                             f"{self.pruner.epochs}, {self.pruner.budget:g}, milestones) = {short} epochs")
         self.end_epoch()
         sel = self.pruner.select(epoch)
         idx, w = self._checked(sel)
@@ -139,6 +156,7 @@ class PrunedSampler(Sampler[int]):
         else:
             self._order = idx.copy()
         self._ended, self._iterated = False, False
+        self._served[epoch] = int(idx.size)
 
     def end_epoch(self) -> bool:
         """Hand the epoch's recorded losses to ``pruner.update`` (once; True if it ran now).
@@ -151,8 +169,38 @@ class PrunedSampler(Sampler[int]):
         ids, losses, el2n = self._collect()
         self._ended = True
         self._ids, self._losses, self._el2n = [], [], []
+        epoch, who = self._epoch, f"pruner {self.pruner.registry_name!r}"
+        for what, arr in (("losses", losses), ("el2n values", el2n)):
+            bad = int(np.count_nonzero(~np.isfinite(arr))) if arr is not None else 0
+            if bad:
+                raise ValueError(f"PrunedSampler: epoch {epoch}: {bad} of the {arr.size} recorded {what} "
+                                 f"are NaN or infinite; {who} would rank samples by them (the training "
+                                 f"diverged, or a sample's loss has no valid entry: give it a finite loss)")
+        if ids.size == 0 and self._served.get(epoch, 0) and _learns(self.pruner):
+            self._silent_epochs += 1
+            warnings.warn(f"PrunedSampler: epoch {epoch} ended with no recorded losses: {who} learns "
+                          f"from them and will keep selecting as if it had seen none (call "
+                          f"sampler.weighted_loss(per_sample_losses, idx) or sampler.record(idx, "
+                          f"per_sample_losses) for every batch)", RuntimeWarning, stacklevel=2)
         self.pruner.update(ids, losses, el2n=el2n)
+        if epoch == self.pruner.epochs - 1:
+            self._check_budget()
         return True
+
+    def _check_budget(self) -> None:
+        """After the last epoch of a budget run: warn when the epochs served more samples than
+        the budget allows (e.g. a budgeted strategy that could not drop its quota)."""
+        b = self.pruner.budget
+        if b is None:
+            return
+        total = self.pruner.epochs * self.n
+        served = sum(self._served.values())
+        allowed = int(round(b * total))
+        if served > allowed:
+            warnings.warn(f"PrunedSampler: pruner {self.pruner.registry_name!r} at budget {b:g} served "
+                          f"{served} sample passes over {self.pruner.epochs} epochs, {served - allowed} "
+                          f"more than the budget's {allowed} (reached {served / total:.4f}; its "
+                          f"extra_info()['deficit'] says why)", RuntimeWarning, stacklevel=3)
 
     def _ensure_epoch(self) -> None:
         if self._epoch is None:
@@ -214,8 +262,57 @@ class PrunedSampler(Sampler[int]):
         """This epoch's epoch, kept count and fraction, weight sum and the pruner's extra_info()."""
         sel = self.selection
         return {"epoch": self._epoch, "kept": int(sel.indices.size), "kept_fraction": self.kept_fraction,
+                "served_passes": self.served_passes,
                 "weight_sum": float(sel.weights.sum(dtype=np.float64)),
                 **dict(self.pruner.extra_info() or {})}
+
+    @property
+    def served_passes(self) -> int:
+        """Samples selected over the epochs started so far (each epoch counted once)."""
+        return int(sum(self._served.values()))
+
+    # ------------------------------------------------------------------ resume
+    def state_dict(self) -> dict:
+        """Everything a resumed loop needs: the pruner's state, the epoch, whether it ended, the
+        current selection and order, and the losses recorded so far in an unfinished epoch.
+        Save it with ``torch.save`` (load with ``weights_only=False``) or ``pickle``."""
+        ids, losses, el2n = self._collect() if not self._ended else (None, None, None)
+        sel = self._selection
+        return {"version": 1, "seed": self.seed, "shuffle": self.shuffle, "epoch": self._epoch,
+                "ended": self._ended, "iterated": self._iterated, "served": dict(self._served),
+                "selection": None if sel is None else (np.array(sel.indices), np.array(sel.weights)),
+                "order": self._order.copy(), "recorded": (ids, losses, el2n),
+                "pruner": self.pruner.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore ``state_dict()`` into a sampler over a pruner built with the same arguments:
+        the next ``set_epoch`` selects what the saved loop would have selected."""
+        if not isinstance(state, dict) or state.get("version") != 1:
+            raise ValueError("PrunedSampler.load_state_dict expects the dict that state_dict() returned")
+        if state["seed"] != self.seed or state["shuffle"] != self.shuffle:
+            raise ValueError(f"PrunedSampler.load_state_dict: the state is of seed={state['seed']}, "
+                             f"shuffle={state['shuffle']}; this sampler has seed={self.seed}, "
+                             f"shuffle={self.shuffle}")
+        self.pruner.load_state_dict(state["pruner"])
+        self._epoch, self._ended, self._iterated = state["epoch"], state["ended"], state["iterated"]
+        self._served = dict(state["served"])
+        self._order = np.array(state["order"], dtype=np.int64)
+        self._weight.zero_()
+        self._chosen.zero_()
+        self._on_device = {}
+        self._selection = None
+        if state["selection"] is not None:
+            idx, w = state["selection"]
+            self._selection = Selection(idx, w)
+            self._weight[torch.from_numpy(self._selection.indices)] = torch.from_numpy(self._selection.weights)
+            self._chosen[torch.from_numpy(self._selection.indices)] = True
+        ids, losses, el2n = state["recorded"]
+        self._ids, self._losses, self._el2n = [], [], []
+        if ids is not None and ids.size:
+            self._ids.append(torch.from_numpy(np.array(ids)))
+            self._losses.append(torch.from_numpy(np.array(losses)))
+            if el2n is not None:
+                self._el2n.append(torch.from_numpy(np.array(el2n)))
 
     def __repr__(self) -> str:
         return (f"PrunedSampler({self.pruner.registry_name!r}, n={self.n}, seed={self.seed}, "
@@ -293,6 +390,21 @@ class PrunedSampler(Sampler[int]):
         return ids, losses, (el2n if self.wants_el2n else None)
 
 
+def _learns(pruner: Pruner) -> bool:
+    """True if the pruner's class overrides ``update`` (it learns from the recorded losses)."""
+    return type(pruner).update is not Pruner.update
+
+
+def prebatched_collate(batch):
+    """``collate_fn`` for data sets whose ``__getitems__`` returns a whole batch already (the
+    suite's ``datasets.protocol.WindowDataset``: a dict of x, y, mask and ``index``); a list
+    of items goes through torch's ``default_collate``. Picklable (works with workers)."""
+    if isinstance(batch, list):
+        from torch.utils.data import default_collate
+        return default_collate(batch)
+    return batch
+
+
 def _per_sample(x, count: Optional[int], who: str, what: str) -> torch.Tensor:
     t = torch.as_tensor(x)
     if t.ndim != 1 or (count is not None and t.numel() != count):
@@ -365,12 +477,11 @@ def make_pruner(name: str, n: int, epochs: int, seed: int = 0, *, ratio: Optiona
     ctx = PruneContext(n=n, epochs=epochs, seed=_count(seed, "seed", 0), values=values, starts=starts,
                        in_steps=_count(in_steps, "in_steps", 1), out_steps=_count(out_steps, "out_steps", 1),
                        adj=adj)
+    if ratio is not None and budget is not None:
+        raise ValueError(f"make_pruner({name!r}): give ratio or budget, not both (at a budget the "
+                         f"strategy plans its own counts and a ratio would be ignored)")
     if ratio is None:
-        if budget is None:
-            from stbench.benchmarks.config import pruner_defaults
-            ratio = float(pruner_defaults(name, "make_pruner").get("ratio", 0.0))
-        else:
-            ratio = 0.0
+        ratio = float(pruner_class(name).defaults()["ratio"]) if budget is None else 0.0
     try:
         return build_pruner(name, ctx, ratio=ratio, budget=budget, **params)
     except ValueError as e:
@@ -385,3 +496,21 @@ def _count(v, what: str, lo: int) -> int:
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
         raise ValueError(f"make_pruner: {what} must be an integer >= {lo}, got {v!r}")
     return int(v)
+
+
+def shortened_schedule(epochs: int, budget: float, milestones: Sequence[int] = ()) -> tuple:
+    """The full-data control at compute budget ``budget``: ``(epochs_b, milestones_b)``.
+
+    ``epochs_b = max(1, round(budget * epochs))`` epochs of full data, and every learning-rate
+    milestone m moved to ``min(epochs_b, max(1, round(m * epochs_b / epochs)))`` -- the
+    schedule the suite's engine trains ``full`` with at a budget (docs/budgets.md). Train
+    your control for ``epochs_b`` epochs (``make_pruner("full", ..., budget=b)`` plans the
+    same: its sampler refuses an epoch past ``epochs_b``).
+    """
+    epochs = _count(epochs, "epochs", 1)
+    ok = isinstance(budget, (int, float)) and not isinstance(budget, bool) and 0.0 < float(budget) <= 1.0
+    if not ok:
+        raise ValueError(f"shortened_schedule: budget must be a number in (0, 1], got {budget!r}")
+    short = max(1, int(round(float(budget) * epochs)))
+    scaled = [min(short, max(1, int(round(int(m) * short / epochs)))) for m in milestones]
+    return short, scaled

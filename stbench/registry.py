@@ -20,6 +20,7 @@ class Registry(Generic[T]):
     def __init__(self, kind: str):
         self.kind = kind
         self._items: Dict[str, T] = {}
+        self._aliases: set = set()  # names added by alias(): resolvable, not listed by names()
 
     def register(self, name: str) -> Callable[[T], T]:
         key = name.lower()
@@ -36,6 +37,16 @@ class Registry(Generic[T]):
 
         return deco
 
+    def alias(self, name: str, obj: T) -> T:
+        """Register ``obj`` under ``name`` too, keeping its own ``registry_name`` (an object
+        loaded from an import path or an entry point, stbench.plugins)."""
+        key = str(name).lower()
+        if key in self._items and self._items[key] is not obj:
+            raise KeyError(f"{self.kind} {name!r} is registered twice")
+        self._items[key] = obj
+        self._aliases.add(key)
+        return obj
+
     def get(self, name: str) -> T:
         key = str(name).lower()
         if key not in self._items:
@@ -45,7 +56,7 @@ class Registry(Generic[T]):
         return self._items[key]
 
     def names(self) -> list[str]:
-        return sorted(self._items)
+        return sorted(k for k in self._items if k not in self._aliases)
 
     def __contains__(self, name: object) -> bool:
         return str(name).lower() in self._items
