@@ -76,6 +76,8 @@ TRAIN_DEFAULTS: Dict[str, Any] = {
     "muon_params": "2d",             # muon: which parameters Muon trains (benchmarks/optimizers.py)
     "muon_momentum": 0.95,           # muon: Muon's momentum (AdamW keeps its betas)
     "muon_adjust_lr": "match_rms_adamw",  # muon: lr scaling per matrix shape (match_rms_adamw | original)
+    "equal_steps": False,            # budget runs: plan k_e so a run takes the control's optimizer steps
+    "pass_grid": None,               # validation every pass_grid * n sample passes (passgrid.csv); null: off
 }
 #: training losses (engine.LOSSES): ``sample_mean`` = mean_i w_i l_i of the per-sample masked
 #: MAEs l_i; ``pooled`` = sum_i w_i S_i / sum_i c_i (BasicTS' masked MAE: S_i the sum of
@@ -98,6 +100,7 @@ TRAIN_TYPES = {
     "milestones": (list,), "gamma": (float, int), "clip": (float, int, type(None)),
     "threads": (int,), "device": (str,), "loss": (str,), "nesterov": (bool,), "muon_params": (str,),
     "muon_momentum": (float, int), "muon_adjust_lr": (str,),
+    "equal_steps": (bool,), "pass_grid": (float, int, type(None)),
 }
 DATASET_TYPES = {
     "in_steps": (int,), "out_steps": (int,), "split": (list, type(None)),
@@ -118,7 +121,16 @@ IDENTITY_NEUTRAL = {("train", "loss"): "sample_mean", ("strategy", "params", "bu
                     ("train", "muon_momentum"): 0.95, ("train", "muon_adjust_lr"): "match_rms_adamw",
                     # STGCN's LayerNorm eps before the key existed (torch's default); the model
                     # YAML now gives hazdzz/STGCN's 1e-12, so new runs get new ids
-                    ("model", "params", "layernorm_eps"): 1e-5}
+                    ("model", "params", "layernorm_eps"): 1e-5,
+                    # issue 26: budgeted selectors (weights, ST-Prune's rule and tilt, the
+                    # plan-matched random control), step-matched plans, the pass grid
+                    ("strategy", "params", "weights"): "unbiased",
+                    ("strategy", "params", "budget_rule"): "pool", ("strategy", "params", "tilt"): 3.0,
+                    ("strategy", "params", "selection"): "score", ("train", "equal_steps"): False,
+                    ("train", "pass_grid"): None}
+#: strategy params that only a budgeted form (params.budgeted: true) reads: left out of the
+#: identity of a run in the published form (params.budgeted: false), which ignores them
+BUDGETED_ONLY_PARAMS = ("weights", "budget_rule")
 
 
 # The suite's optional ``launcher:`` block: how the grid is run (not part of any run's
@@ -224,8 +236,13 @@ def canonical_json(obj: Any) -> str:
 
 
 def identity_view(cfg: dict) -> dict:
-    """``cfg`` without the IDENTITY_NEUTRAL keys that hold their neutral value."""
+    """``cfg`` without the IDENTITY_NEUTRAL keys that hold their neutral value (and, for a
+    strategy in its published form, without its BUDGETED_ONLY_PARAMS)."""
     out = copy.deepcopy(cfg)
+    sparams = (out.get("strategy") or {}).get("params")
+    if isinstance(sparams, dict) and sparams.get("budgeted") is False:
+        for k in BUDGETED_ONLY_PARAMS:
+            sparams.pop(k, None)
     for path, neutral in IDENTITY_NEUTRAL.items():
         node = out
         for k in path[:-1]:
@@ -579,6 +596,10 @@ def check_ranges(train: dict, ds: dict, where: str) -> None:
         raise ConfigError(f"{where}: dataset.train_fraction must be in (0, 1], got {ds['train_fraction']!r}")
     if ds.get("mape_min_target", 0.0) < 0:
         raise ConfigError(f"{where}: dataset.mape_min_target must be >= 0, got {ds['mape_min_target']!r}")
+    pg = train.get("pass_grid")
+    if pg is not None and not 0 < pg <= 1:
+        raise ConfigError(f"{where}: train.pass_grid must be in (0, 1] (a fraction of the training "
+                          f"windows n) or null, got {pg!r}")
     if train["loss"] not in LOSSES:
         raise ConfigError(f"{where}: train.loss must be one of {', '.join(LOSSES)}, got {train['loss']!r}")
     from stbench.benchmarks.optimizers import check_optimizer_settings
