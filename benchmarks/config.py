@@ -15,6 +15,15 @@ A suite YAML lists grid axes and overrides::
     experiments:                 # optional sub-grids; each block overrides the axes above
       - {name: main, strategies: [full, infobatch]}
     launcher: {partition: gpu, time_min: 120, gpus_per_job: 1}   # how to run it (docs/scaling.md)
+    tuning: {lr_mult: [0.5, 1, 2]}  # optional: every setting (the control too) runs every trial
+
+Tuning (``tuning:``, :func:`tuning_trials`): the trials are the Cartesian product of the
+listed values; each cell runs once per trial. A trial is recorded in ``strategy.tuning``
+(``lr_mult``: train.lr times it, applied by the engine) and in the label, ``<label>@lrx<v>``;
+the trial whose values are all 1 is the untuned run itself (same config, label and id as
+without tuning). The workload (data, model, train) is the same for every trial, so the
+report compares them in one table and picks each setting's trial on validation
+(benchmarks/report_attribution.py). Without ``tuning:`` nothing changes.
 
 Precedence of a run's settings, low to high: engine defaults < model YAML `train`
 < model YAML per data set < model YAML per profile < configs/profiles/<profile>.yaml
@@ -108,7 +117,7 @@ DATASET_TYPES = {
     "train_fraction": (float, int),
 }
 OVERRIDE_KEYS = ("train", "dataset", "model_params", "strategy_params")
-AXIS_KEYS = ("datasets", "models", "strategies", "ratios", "budgets", "seeds")
+AXIS_KEYS = ("datasets", "models", "strategies", "ratios", "budgets", "seeds", "tuning")
 SUITE_KEYS = (("name", "description", "profile", "out", "experiments", "profiles", "launcher")
               + AXIS_KEYS + OVERRIDE_KEYS)
 BLOCK_KEYS = ("name", "description", "profiles") + AXIS_KEYS + OVERRIDE_KEYS
@@ -478,6 +487,41 @@ def grid_points(st: StrategySpec, ratios: List[float], budgets: Optional[List[fl
     return out
 
 
+#: tuning keys -> the short name of a trial in its label (``<label>@lrx0.5``)
+TUNING_KEYS = {"lr_mult": "lrx"}
+
+
+def tuning_trials(block: Any, where: str) -> List[dict]:
+    """The trials of a ``tuning:`` mapping {key: [values]} (Cartesian product, in the order
+    given); ``[{}]`` (one untuned trial) when ``block`` is None. Values: numbers > 0."""
+    if block is None:
+        return [{}]
+    if not isinstance(block, dict) or not block:
+        raise ConfigError(f"{where}.tuning: expected a mapping {{key: [values]}} with keys "
+                          f"{', '.join(TUNING_KEYS)}, got {block!r}")
+    axes = []
+    for k, values in block.items():
+        if k not in TUNING_KEYS:
+            raise ConfigError(f"{where}.tuning: unknown key {k!r}; valid keys: {', '.join(TUNING_KEYS)}")
+        values = _as_list(values, f"tuning.{k}", where)
+        nums = _number_list(values, f"tuning.{k}", where, 0.0, math.inf, True, True, "a tuning value")
+        if not nums or len(set(nums)) != len(nums):
+            raise ConfigError(f"{where}.tuning.{k}: expected distinct numbers > 0, got {values!r}")
+        axes.append([(k, v) for v in nums])
+    return [dict(t) for t in itertools.product(*axes)]
+
+
+def with_trial(cfg: dict, trial: dict) -> dict:
+    """``cfg`` for one tuning trial: unchanged when every value is 1 (the untuned run), else
+    ``strategy.tuning = trial`` and the label ``<label>@<short><value>...``."""
+    if all(v == 1.0 for v in trial.values()):
+        return cfg
+    out = copy.deepcopy(cfg)
+    out["strategy"]["tuning"] = dict(trial)
+    out["strategy"]["label"] += "@" + "".join(f"{TUNING_KEYS[k]}{v:g}" for k, v in trial.items())
+    return out
+
+
 def _check_overrides(block: dict, where: str) -> None:
     if "train" in block:
         if not isinstance(block["train"], dict):
@@ -661,6 +705,7 @@ def load_suite(path: Path, profile: Optional[str] = None, seeds: Optional[Iterab
                               bwhere)
         budgets = (None if axes["budgets"] is None
                    else check_budgets(_as_list(axes["budgets"], "budgets", bwhere), bwhere))
+        trials = tuning_trials(axes["tuning"], bwhere)
         run_seeds = list(seeds) if seeds is not None else _as_list(axes["seeds"] if axes["seeds"] is not None else [0], "seeds", bwhere)
         for s in run_seeds:
             if not isinstance(s, int) or isinstance(s, bool) or s < 0:
@@ -669,8 +714,8 @@ def load_suite(path: Path, profile: Optional[str] = None, seeds: Optional[Iterab
         exp_name = str(block.get("name") or suite.get("name") or path.stem)
         for d, m, st in itertools.product(dsets, mods, strats):
             for r, b in grid_points(st, ratios, budgets):
-                for s in run_seeds:
-                    cfg = resolve_run(d, m, st, r, s, prof, overrides, bwhere, budget=b)
+                for trial, s in itertools.product(trials, run_seeds):
+                    cfg = with_trial(resolve_run(d, m, st, r, s, prof, overrides, bwhere, budget=b), trial)
                     spec = RunSpec(cfg, exp_name)
                     if spec.config_hash in seen:
                         continue

@@ -41,6 +41,9 @@ under no_grad and draw no random numbers, so the trained weights, the curve and 
 metrics are those of the same run without a grid; their seconds are counted in
 eval_seconds and in ``RunResult.pass_grid_seconds``.
 
+Tuning trials (``strategy.tuning``, a suite's ``tuning:`` block): ``lr_mult`` multiplies
+train.lr for this run (the workload's train config is unchanged).
+
 Under torchrun (``dist.active``, see benchmarks/distributed.py) every rank runs this same
 loop on its share of the shuffled selection with batch B / W, the model wrapped in
 DistributedDataParallel; the per-sample losses are all-gathered before ``pruner.update``
@@ -234,6 +237,9 @@ def train(cfg: dict, data_root=None, on_epoch: Optional[Callable[[EpochRecord], 
 
     dist = dist or distributed.current()
     tcfg = cfg["train"]
+    lr_mult = float((cfg["strategy"].get("tuning") or {}).get("lr_mult", 1.0))
+    if lr_mult != 1.0:  # a tuning trial (benchmarks/config.py tuning_trials): train.lr times lr_mult
+        tcfg = {**tcfg, "lr": float(tcfg["lr"]) * lr_mult}
     if tcfg.get("threads"):
         torch.set_num_threads(int(tcfg["threads"]))
     seed_everything(cfg["seed"])

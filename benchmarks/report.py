@@ -16,6 +16,9 @@ Output of :func:`write_report` (default ``DIR/report``)::
                                   (benchmarks/report_budget.py)
     budget_summary.md             with budget runs: best per budget, saving without loss, vs control
                                   (benchmarks/report_summary.py)
+    attribution.md                with plan-matched controls or tuning trials: the trial chosen on
+                                  validation, selection / plan / total effects
+                                  (benchmarks/report_attribution.py; figures/attribution.png)
     tta.md                        time (train seconds, sample passes) to a target validation MAE
     profile.md                    performance profile of every setting over the workloads
     figures/*.png, figures/*.pdf  see benchmarks/report_figures.py
@@ -553,7 +556,7 @@ def write_report(results_dir, out_dir=None, figures: bool = True) -> Dict[str, P
     removed. Every text output is byte-identical for the same results.csv (and curve
     files) whatever its row and column order.
     """
-    from stbench.benchmarks import report_budget, report_figures, report_summary, report_tables
+    from stbench.benchmarks import report_attribution, report_budget, report_figures, report_summary, report_tables
 
     data = build_report_data(results_dir)
     out = Path(out_dir) if out_dir is not None else Path(results_dir) / "report"
@@ -569,13 +572,14 @@ def write_report(results_dir, out_dir=None, figures: bool = True) -> Dict[str, P
     }
     texts.update(report_budget.render_all(data))
     texts.update(report_summary.render_all(data))
+    texts.update(report_attribution.render_all(data))  # only with plan-matched controls or tuning trials
     stale = out / "budget_summary.md"
     if "budget_summary.md" not in texts and stale.is_file():  # an earlier report's, now without budget runs
         stale.unlink()
     for name, text in texts.items():
         written[name] = _write_text(out / name, text)
     drawn = report_figures.write_figures(data, out / "figures") if figures else None
-    for path in (drawn.paths if drawn else []):
+    for path in (drawn.paths if drawn else []) + (report_attribution.write_figures(data, out / "figures") if figures else []):
         written[path.relative_to(out).as_posix()] = path
     _remove_stale_figures(out / "figures", set(written.values()))
     index = report_tables.render_index_md(data, sorted(written), drawn and drawn.skipped,
