@@ -56,7 +56,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
-from stbench.benchmarks import stats
+from stbench.benchmarks import report_attribution, stats
 
 FULL_LABEL = "full"
 FINISHED = "finished"
@@ -503,6 +503,7 @@ def build_report_data(results_dir) -> ReportData:
     """Load results.csv, split finished/failed, attach speedups and aggregate over seeds."""
     results_dir = Path(results_dir)
     runs, present = read_results(results_dir)
+    runs = report_attribution.tuned_runs(runs)  # tuning trials: each setting's trial chosen on validation
     table_key = table_key_for(present)
     group_key = group_key_for(table_key, present)
     notes: List[str] = []
@@ -556,7 +557,7 @@ def write_report(results_dir, out_dir=None, figures: bool = True) -> Dict[str, P
     removed. Every text output is byte-identical for the same results.csv (and curve
     files) whatever its row and column order.
     """
-    from stbench.benchmarks import report_attribution, report_budget, report_figures, report_summary, report_tables
+    from stbench.benchmarks import report_budget, report_figures, report_summary, report_tables
 
     data = build_report_data(results_dir)
     out = Path(out_dir) if out_dir is not None else Path(results_dir) / "report"

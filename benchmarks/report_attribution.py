@@ -28,6 +28,10 @@ Steps x are full@1's sample passes and optimizer steps over the setting's (means
 Outputs (only when the results hold a plan-matched control or tuning trials, so a report
 without them is unchanged): ``attribution.md`` and ``figures/attribution.png`` (one panel per
 workload: the three effects with their 95 % intervals per selector and budget).
+With tuning trials the rest of the report uses the tuned view (``tuned_runs``, called by
+report.build_report_data): each setting's chosen trial under the setting's own label, the
+other trials left out, so tables, verdicts and figures never pick a trial on test;
+attribution.md lists every trial.
 
 Pass grid (``train.pass_grid``, benchmarks/engine.py): ``read_passgrid`` and ``grid_tta``,
 the time to a target validation MAE read on the common grid of passes.
@@ -128,6 +132,32 @@ def chosen_runs(frame: pd.DataFrame, trials: pd.DataFrame, table_key: Sequence[s
     return frame.merge(pick, on=keys, how="inner")
 
 
+SETTING_COLUMNS = ("dataset", "model", "profile", "optimizer", "workload", "train_fraction")
+
+
+def tuned_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The tuned view of results.csv rows (report.read_results): unchanged without tuning
+    trials; else, for every setting, only the runs of its trial chosen on validation
+    (``trial_table``, finished runs), relabelled ``X@lrx0.5`` -> ``X``. A setting with no
+    finished run keeps its untuned runs."""
+    labels = runs["strategy"].astype(str)
+    if runs.empty or not labels.str.contains(TRIAL_SEP, regex=False).any():
+        return runs
+    key = [c for c in SETTING_COLUMNS if c in runs.columns]
+    frame = settings_frame(runs, key)
+    trials = trial_table(frame[frame["status"] == "finished"], key)
+    cols = setting_key(key)
+
+    def ident(row) -> tuple:           # NaN-free, so equal settings compare equal
+        return tuple(None if isinstance(row[c], float) and math.isnan(row[c]) else row[c] for c in cols)
+
+    chosen = {ident(r): r["trial"] for _, r in trials[trials["chosen"]].iterrows()}
+    keep = [r["trial"] == chosen.get(ident(r), "") for _, r in frame.iterrows()]
+    out = runs[np.asarray(keep, dtype=bool)].copy()
+    out["strategy"] = [split_label(x)[0] for x in out["strategy"]]
+    return out
+
+
 # ----------------------------------------------------------------------------- the decomposition
 @dataclass(frozen=True)
 class Effect:
@@ -200,16 +230,31 @@ def _title(table_key: Sequence[str], key: tuple) -> str:
 
 
 def _bt(b: float) -> str:
-    return "1" if b >= 1.0 else f"1/{1.0 / b:.3g}"
+    """``1`` or ``0.167 (6x)``: the budget and its ideal speedup."""
+    return "1" if b >= 1.0 else f"{b:g} ({1.0 / b:.2g}x)"
 
 
 def _fx(x: float) -> str:
     return f"{x:.2f}x" if math.isfinite(x) else ""
 
 
+def all_trials(data) -> pd.DataFrame:
+    """Every finished run with every trial: results.csv itself when ``data`` has a results
+    directory (the report's own frames hold the tuned view), else ``data.finished``."""
+    path = Path(getattr(data, "results_dir", "") or "") / "results.csv"
+    if getattr(data, "results_dir", None) is not None and path.is_file():
+        from stbench.benchmarks.report import FINISHED, read_results
+        runs, _ = read_results(data.results_dir)
+        for col in data.table_key:
+            if col not in runs.columns:
+                runs[col] = ""
+        return runs[runs["status"] == FINISHED].reset_index(drop=True)
+    return data.finished
+
+
 def render_attribution_md(data) -> str:
     """attribution.md: tuning-trial selection, then the decomposition per workload."""
-    frame = settings_frame(data.finished, data.table_key)
+    frame = settings_frame(all_trials(data), data.table_key)
     trials = trial_table(frame, data.table_key)
     chosen = chosen_runs(frame, trials, data.table_key)
     effects = decompose(chosen, data.table_key)
@@ -264,7 +309,8 @@ def render_attribution_md(data) -> str:
 
 def render_all(data) -> Dict[str, str]:
     """{"attribution.md": text} when the results hold a plan-matched control or tuning trials."""
-    if data.finished.empty or not applies(settings_frame(data.finished, data.table_key)):
+    runs = all_trials(data)
+    if runs.empty or not applies(settings_frame(runs, data.table_key)):
         return {}
     return {"attribution.md": render_attribution_md(data)}
 
@@ -272,9 +318,10 @@ def render_all(data) -> Dict[str, str]:
 def write_figures(data, fig_dir) -> List[Path]:
     """figures/attribution.png: per workload, the three effects (bars, 95 % interval whiskers)
     per selector and budget, with the +-margin band. [] when nothing applies."""
-    if data.finished.empty:
+    runs = all_trials(data)
+    if runs.empty:
         return []
-    frame = settings_frame(data.finished, data.table_key)
+    frame = settings_frame(runs, data.table_key)
     if not applies(frame):
         return []
     chosen = chosen_runs(frame, trial_table(frame, data.table_key), data.table_key)

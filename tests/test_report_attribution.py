@@ -55,7 +55,7 @@ def test_trials_are_chosen_on_validation_never_on_test():
     assert sel["trial"].unique().tolist() == ["lrx2"]
     assert sel["mae"].mean() == pytest.approx(3.3 + 0.02)          # the chosen trial's test result
     text = ra.render_attribution_md(SimpleNamespace(finished=grid(), table_key=KEY))
-    line = next(l for l in text.splitlines() if l.startswith("| stprune-b | 1/4 | lrx2 |") and "chosen" in l)
+    line = next(l for l in text.splitlines() if l.startswith("| stprune-b | 0.25 (4x) | lrx2 |") and "chosen" in l)
     assert "3.3200" in line
 
 
@@ -95,3 +95,15 @@ def test_grid_tta_by_hand():
     assert ra.grid_tta(g, 2.0) == ra.GridTTA(20.0, 2.5, 0.0)
     assert ra.grid_tta(g, 1.45) == ra.GridTTA(40.0, 4.5, 1.0)
     assert ra.grid_tta(g, 1.0).passes == float("inf") and ra.grid_tta(None, 2.0).seconds == float("inf")
+
+
+def test_the_tuned_view_keeps_each_settings_validation_choice_under_its_own_label():
+    raw = grid()
+    raw["status"] = "finished"
+    view = ra.tuned_runs(raw)
+    got = sorted({(r.strategy, str(r.budget)) for r in view.itertuples()})
+    assert got == [("full", "0.25"), ("full", "nan"), ("stprune-b", "0.25"), ("stprune-b~random", "0.25")]
+    sp = view[view["strategy"] == "stprune-b"]
+    assert sp["mae"].mean() == pytest.approx(3.32) and len(sp) == 3    # the lrx2 runs (chosen on validation)
+    plain = raw[~raw["strategy"].str.contains("@")]
+    assert ra.tuned_runs(plain) is plain                              # without trials: unchanged
