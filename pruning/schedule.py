@@ -207,7 +207,9 @@ def step_matched_counts(counts: np.ndarray, n: int, batch_size: int) -> np.ndarr
     With batch B and s(k) = ceil(k / B) steps for k windows, the control takes ceil(n / B)
     steps per n passes, so T passes are worth S = round(T ceil(n / B) / n) steps. Epochs with
     k_e = n (full data) keep it; the m other epochs share R passes and S_r = S - (E - m) ceil(n / B)
-    steps: steps s_e proportional to k_e (largest remainder, 1 <= s_e <= ceil((n - 1) / B)),
+    steps: s_e proportional to k_e by cumulative rounding, s_e = round(C_e) - round(C_{e-1}) with
+    C_e = sum_{j <= e} k_j S_r / R (so the fractional steps are spread evenly over the epochs;
+    largest remainder instead if that leaves 1 <= s_e <= ceil((n - 1) / B)),
     then counts in ((s_e - 1) B, min(s_e B, n - 1)] closest to k_e (``_bounded_fill``), so
     sum_e k_e = T and sum_e s(k_e) = S exactly. If no such counts exist (tiny n or extreme
     budgets) the counts are returned unchanged (the run records the steps it took).
@@ -227,8 +229,11 @@ def step_matched_counts(counts: np.ndarray, n: int, batch_size: int) -> np.ndarr
     rest_steps = target - (counts.size - m) * steps_full
     smax = max(1, -(-(n - 1) // bsz))
     x = counts[free].astype(np.float64)
-    steps = _bounded_fill(x * rest_steps / max(rest_passes, 1), rest_steps,
-                          np.ones(m, dtype=np.int64), np.full(m, smax, dtype=np.int64))
+    share = x * rest_steps / max(rest_passes, 1)              # real-valued steps per epoch
+    cum = np.round(np.cumsum(share) + 1e-9).astype(np.int64)  # cumulative rounding: remainders spread
+    steps = np.diff(np.concatenate([[0], cum]))               # evenly over the epochs, sum = rest_steps
+    if steps.min() < 1 or steps.max() > smax or steps.sum() != rest_steps:
+        steps = _bounded_fill(share, rest_steps, np.ones(m, dtype=np.int64), np.full(m, smax, dtype=np.int64))
     if steps is None:
         return counts
     k = _bounded_fill(x, rest_passes, (steps - 1) * bsz + 1, np.minimum(steps * bsz, n - 1))
