@@ -212,3 +212,43 @@ def test_equal_steps_reach_the_pruners_through_the_context():
     for name in ("random", "rs2"):
         p = build_pruner(name, ctx, budget=0.25)
         assert int(np.sum(-(-p.planned_counts // 32))) == 45 and p.planned_counts.sum() == 1401
+
+
+# ----------------------------------------------------------------------------- the first study's runs
+
+def _first_study_digest(name, budget, **extra) -> str:
+    """sha256[:12] of 12 epochs' selections and weights (fixed series, losses, seed 3)."""
+    import hashlib
+
+    g = np.random.default_rng(2024)
+    n, nodes, steps = 300, 6, 4
+    v = (np.cumsum(g.standard_normal((n - 1 + 2 * steps, nodes)), 0) * 0.1
+         + g.standard_normal((n - 1 + 2 * steps, nodes))).astype(np.float32)
+    adj = np.zeros((nodes, nodes), np.float32)
+    i = np.arange(nodes)
+    adj[i, (i + 1) % nodes] = adj[(i + 1) % nodes, i] = 1
+    ctx = PruneContext(n=n, epochs=12, seed=3, values=v, starts=np.arange(n), in_steps=steps,
+                       out_steps=steps, adj=adj)
+    p = build_pruner(name, ctx, budget=budget, budgeted=True, weights="unbiased", **extra)
+    h = hashlib.sha256()
+    for e in range(12):
+        sel = p.select(e)
+        h.update(sel.indices.tobytes())
+        h.update(sel.weights.tobytes())
+        p.update(sel.indices, np.random.default_rng([e, 1]).gamma(2, 1, n)[sel.indices])
+    return h.hexdigest()[:12]
+
+
+# Computed with the code of commit 46c5cdc (before issue 26), whose budgeted forms were
+# today's budget_rule: pool, weights: unbiased (the defaults then).
+FIRST_STUDY = [("stprune", 0.67, {}, "f9cb369434b8"), ("stprune", 0.67, {"use_complexity": False}, "e8c6c0eb19da"),
+               ("stprune", 0.25, {}, "7f25ba34f03e"), ("stprune", 0.25, {"use_complexity": False}, "7f25ba34f03e"),
+               ("infobatch", 0.67, {}, "80621da15751"), ("infobatch", 0.25, {}, "e4fe800a468f")]
+
+
+@pytest.mark.parametrize("name,budget,extra,want", FIRST_STUDY)
+def test_the_first_studys_budgeted_forms_reproduce_bit_for_bit(name, budget, extra, want):
+    if name == "stprune":
+        extra = {**extra, "budget_rule": "pool"}
+    assert _first_study_digest(name, budget, **extra) == want
+    # (at 1/4 the pool rule's kept sets do not depend on the complexity: the same digest)
