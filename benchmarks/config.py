@@ -15,6 +15,15 @@ A suite YAML lists grid axes and overrides::
     experiments:                 # optional sub-grids; each block overrides the axes above
       - {name: main, strategies: [full, infobatch]}
     launcher: {partition: gpu, time_min: 120, gpus_per_job: 1}   # how to run it (docs/scaling.md)
+    tuning: {lr_mult: [0.5, 1, 2]}  # optional: every setting (the control too) runs every trial
+
+Tuning (``tuning:``, :func:`tuning_trials`): the trials are the Cartesian product of the
+listed values; each cell runs once per trial. A trial is recorded in ``strategy.tuning``
+(``lr_mult``: train.lr times it, applied by the engine) and in the label, ``<label>@lrx<v>``;
+the trial whose values are all 1 is the untuned run itself (same config, label and id as
+without tuning). The workload (data, model, train) is the same for every trial, so the
+report compares them in one table and picks each setting's trial on validation
+(benchmarks/report_attribution.py). Without ``tuning:`` nothing changes.
 
 Precedence of a run's settings, low to high: engine defaults < model YAML `train`
 < model YAML per data set < model YAML per profile < configs/profiles/<profile>.yaml
@@ -76,6 +85,8 @@ TRAIN_DEFAULTS: Dict[str, Any] = {
     "muon_params": "2d",             # muon: which parameters Muon trains (benchmarks/optimizers.py)
     "muon_momentum": 0.95,           # muon: Muon's momentum (AdamW keeps its betas)
     "muon_adjust_lr": "match_rms_adamw",  # muon: lr scaling per matrix shape (match_rms_adamw | original)
+    "equal_steps": False,            # budget runs: plan k_e so a run takes the control's optimizer steps
+    "pass_grid": None,               # validation every pass_grid * n sample passes (passgrid.csv); null: off
 }
 #: training losses (engine.LOSSES): ``sample_mean`` = mean_i w_i l_i of the per-sample masked
 #: MAEs l_i; ``pooled`` = sum_i w_i S_i / sum_i c_i (BasicTS' masked MAE: S_i the sum of
@@ -98,6 +109,7 @@ TRAIN_TYPES = {
     "milestones": (list,), "gamma": (float, int), "clip": (float, int, type(None)),
     "threads": (int,), "device": (str,), "loss": (str,), "nesterov": (bool,), "muon_params": (str,),
     "muon_momentum": (float, int), "muon_adjust_lr": (str,),
+    "equal_steps": (bool,), "pass_grid": (float, int, type(None)),
 }
 DATASET_TYPES = {
     "in_steps": (int,), "out_steps": (int,), "split": (list, type(None)),
@@ -105,7 +117,7 @@ DATASET_TYPES = {
     "train_fraction": (float, int),
 }
 OVERRIDE_KEYS = ("train", "dataset", "model_params", "strategy_params")
-AXIS_KEYS = ("datasets", "models", "strategies", "ratios", "budgets", "seeds")
+AXIS_KEYS = ("datasets", "models", "strategies", "ratios", "budgets", "seeds", "tuning")
 SUITE_KEYS = (("name", "description", "profile", "out", "experiments", "profiles", "launcher", "report")
               + AXIS_KEYS + OVERRIDE_KEYS)
 BLOCK_KEYS = ("name", "description", "profiles") + AXIS_KEYS + OVERRIDE_KEYS
@@ -118,7 +130,16 @@ IDENTITY_NEUTRAL = {("train", "loss"): "sample_mean", ("strategy", "params", "bu
                     ("train", "muon_momentum"): 0.95, ("train", "muon_adjust_lr"): "match_rms_adamw",
                     # STGCN's LayerNorm eps before the key existed (torch's default); the model
                     # YAML now gives hazdzz/STGCN's 1e-12, so new runs get new ids
-                    ("model", "params", "layernorm_eps"): 1e-5}
+                    ("model", "params", "layernorm_eps"): 1e-5,
+                    # issue 26: budgeted selectors (weights, ST-Prune's rule and tilt, the
+                    # plan-matched random control), step-matched plans, the pass grid
+                    ("strategy", "params", "weights"): "unbiased",
+                    ("strategy", "params", "budget_rule"): "pool", ("strategy", "params", "tilt"): 3.0,
+                    ("strategy", "params", "selection"): "score", ("train", "equal_steps"): False,
+                    ("train", "pass_grid"): None}
+#: strategy params that only a budgeted form (params.budgeted: true) reads: left out of the
+#: identity of a run in the published form (params.budgeted: false), which ignores them
+BUDGETED_ONLY_PARAMS = ("weights", "budget_rule")
 
 
 # The suite's optional ``launcher:`` block: how the grid is run (not part of any run's
@@ -224,8 +245,13 @@ def canonical_json(obj: Any) -> str:
 
 
 def identity_view(cfg: dict) -> dict:
-    """``cfg`` without the IDENTITY_NEUTRAL keys that hold their neutral value."""
+    """``cfg`` without the IDENTITY_NEUTRAL keys that hold their neutral value (and, for a
+    strategy in its published form, without its BUDGETED_ONLY_PARAMS)."""
     out = copy.deepcopy(cfg)
+    sparams = (out.get("strategy") or {}).get("params")
+    if isinstance(sparams, dict) and sparams.get("budgeted") is False:
+        for k in BUDGETED_ONLY_PARAMS:
+            sparams.pop(k, None)
     for path, neutral in IDENTITY_NEUTRAL.items():
         node = out
         for k in path[:-1]:
@@ -544,6 +570,41 @@ def grid_points(st: StrategySpec, ratios: List[float], budgets: Optional[List[fl
     return out
 
 
+#: tuning keys -> the short name of a trial in its label (``<label>@lrx0.5``)
+TUNING_KEYS = {"lr_mult": "lrx"}
+
+
+def tuning_trials(block: Any, where: str) -> List[dict]:
+    """The trials of a ``tuning:`` mapping {key: [values]} (Cartesian product, in the order
+    given); ``[{}]`` (one untuned trial) when ``block`` is None. Values: numbers > 0."""
+    if block is None:
+        return [{}]
+    if not isinstance(block, dict) or not block:
+        raise ConfigError(f"{where}.tuning: expected a mapping {{key: [values]}} with keys "
+                          f"{', '.join(TUNING_KEYS)}, got {block!r}")
+    axes = []
+    for k, values in block.items():
+        if k not in TUNING_KEYS:
+            raise ConfigError(f"{where}.tuning: unknown key {k!r}; valid keys: {', '.join(TUNING_KEYS)}")
+        values = _as_list(values, f"tuning.{k}", where)
+        nums = _number_list(values, f"tuning.{k}", where, 0.0, math.inf, True, True, "a tuning value")
+        if not nums or len(set(nums)) != len(nums):
+            raise ConfigError(f"{where}.tuning.{k}: expected distinct numbers > 0, got {values!r}")
+        axes.append([(k, v) for v in nums])
+    return [dict(t) for t in itertools.product(*axes)]
+
+
+def with_trial(cfg: dict, trial: dict) -> dict:
+    """``cfg`` for one tuning trial: unchanged when every value is 1 (the untuned run), else
+    ``strategy.tuning = trial`` and the label ``<label>@<short><value>...``."""
+    if all(v == 1.0 for v in trial.values()):
+        return cfg
+    out = copy.deepcopy(cfg)
+    out["strategy"]["tuning"] = dict(trial)
+    out["strategy"]["label"] += "@" + "".join(f"{TUNING_KEYS[k]}{v:g}" for k, v in trial.items())
+    return out
+
+
 def _check_overrides(block: dict, where: str) -> None:
     if "train" in block:
         if not isinstance(block["train"], dict):
@@ -699,6 +760,10 @@ def check_ranges(train: dict, ds: dict, where: str) -> None:
         raise ConfigError(f"{where}: dataset.train_fraction must be in (0, 1], got {ds['train_fraction']!r}")
     if ds.get("mape_min_target", 0.0) < 0:
         raise ConfigError(f"{where}: dataset.mape_min_target must be >= 0, got {ds['mape_min_target']!r}")
+    pg = train.get("pass_grid")
+    if pg is not None and not 0 < pg <= 1:
+        raise ConfigError(f"{where}: train.pass_grid must be in (0, 1] (a fraction of the training "
+                          f"windows n) or null, got {pg!r}")
     if train["loss"] not in LOSSES:
         raise ConfigError(f"{where}: train.loss must be one of {', '.join(LOSSES)}, got {train['loss']!r}")
     from stbench.benchmarks.optimizers import check_optimizer_settings
@@ -766,6 +831,7 @@ def load_suite(path: Path, profile: Optional[str] = None, seeds: Optional[Iterab
                               bwhere)
         budgets = (None if axes["budgets"] is None
                    else check_budgets(_as_list(axes["budgets"], "budgets", bwhere), bwhere))
+        trials = tuning_trials(axes["tuning"], bwhere)
         run_seeds = list(seeds) if seeds is not None else _as_list(axes["seeds"] if axes["seeds"] is not None else [0], "seeds", bwhere)
         for s in run_seeds:
             if not isinstance(s, int) or isinstance(s, bool) or s < 0:
@@ -774,8 +840,8 @@ def load_suite(path: Path, profile: Optional[str] = None, seeds: Optional[Iterab
         exp_name = str(block.get("name") or suite.get("name") or path.stem)
         for d, m, st in itertools.product(dsets, mods, strats):
             for r, b in grid_points(st, ratios, budgets):
-                for s in run_seeds:
-                    cfg = resolve_run(d, m, st, r, s, prof, overrides, bwhere, budget=b)
+                for trial, s in itertools.product(trials, run_seeds):
+                    cfg = with_trial(resolve_run(d, m, st, r, s, prof, overrides, bwhere, budget=b), trial)
                     spec = RunSpec(cfg, exp_name, plugin_paths=plugin_paths(cfg))
                     if spec.config_hash in seen:
                         continue

@@ -22,6 +22,29 @@ learning-rate milestone m moved to round(m * E_b / E), kept distinct and ordered
 of the shorter length, not the first epochs of the long one): see :func:`run_schedule` and
 benchmarks/schedule.py.
 
+Equal steps (``train.equal_steps: true``, issue 26): the pruner's context carries the batch
+size, and budgeted plans are step-matched (pruning.schedule.step_matched_counts): at equal
+passes a pruned run takes the optimizer steps of the shortened-schedule control.
+
+Pass grid (``train.pass_grid: f``, off by default): validation also runs on a common grid of
+sample passes, every g = max(1, round(f n)) passes (f = 0.25: every n / 4, whatever a run's
+epoch size), at the first batch boundary at or after each grid point p_j = j g (overshoot
+< one batch; a point inside an epoch's last batch is read from the epoch-end validation).
+``RunResult.pass_grid`` holds one row per grid point::
+
+    passes         p_j (the grid value, common to every run of the workload)
+    train_seconds  train-loop seconds spent up to that evaluation (evaluations excluded)
+    val_mae        validation MAE of the weights at that point
+    epoch          the epoch it fell in
+
+(written to ``passgrid.csv`` in the run directory). The grid evaluations run in eval mode
+under no_grad and draw no random numbers, so the trained weights, the curve and the test
+metrics are those of the same run without a grid; their seconds are counted in
+eval_seconds and in ``RunResult.pass_grid_seconds``.
+
+Tuning trials (``strategy.tuning``, a suite's ``tuning:`` block): ``lr_mult`` multiplies
+train.lr for this run (the workload's train config is unchanged).
+
 Under torchrun (``dist.active``, see benchmarks/distributed.py) every rank runs this same
 loop on its share of the shuffled selection with batch B / W, the model wrapped in
 DistributedDataParallel; the per-sample losses are all-gathered before ``pruner.update``
@@ -132,6 +155,21 @@ class RunResult:
     pruner_setup_seconds: float = 0.0  # one-off precomputation in the pruner's constructor (in epoch 0's pruner time)
     reference_epochs: int = 0  # E of the workload (a shortened full-data control trains fewer)
     budget_planned: Optional[float] = None  # the pruner's planned passes / (E n), when it plans a budget
+    pass_grid: List[dict] = field(default_factory=list)  # train.pass_grid rows (module doc), else empty
+    pass_grid_seconds: float = 0.0  # seconds of the grid's extra validations (part of eval_seconds)
+
+
+PASSGRID_COLUMNS = ("passes", "train_seconds", "val_mae", "epoch")
+
+
+def write_passgrid(path, rows: List[dict]) -> None:
+    """``passgrid.csv``: one line per pass-grid point, columns PASSGRID_COLUMNS (module doc)."""
+    from stbench.benchmarks.store import atomic_write_text
+
+    lines = [",".join(PASSGRID_COLUMNS)]
+    lines += [f"{int(r['passes'])},{float(r['train_seconds']):.6f},{float(r['val_mae']):.6f},{int(r['epoch'])}"
+              for r in rows]
+    atomic_write_text(path, "\n".join(lines) + "\n")
 
 
 def seed_everything(seed: int) -> None:
@@ -177,9 +215,11 @@ def build_run(cfg: dict, data_root=None, data=None):
                                   train_fraction=dcfg.get("train_fraction", 1.0))
     model = models.build_model(cfg["model"]["name"], data.meta, **cfg["model"]["params"])
     tc = data.train_context()
+    equal = bool(cfg["train"].get("equal_steps", False))
     ctx = PruneContext(n=data.num_windows("train"), epochs=run_schedule(cfg)[0], seed=cfg["seed"],
                        values=tc["values"], starts=tc["starts"], in_steps=tc["in_steps"],
-                       out_steps=tc["out_steps"], adj=tc["adj"])
+                       out_steps=tc["out_steps"], adj=tc["adj"],
+                       batch_size=int(cfg["train"]["batch_size"]) if equal else None)
     s = cfg["strategy"]
     budget = {} if s.get("budget") is None or s["name"] == "full" else {"budget": float(s["budget"])}
     t0 = time.perf_counter()
@@ -199,6 +239,9 @@ def train(cfg: dict, data_root=None, on_epoch: Optional[Callable[[EpochRecord], 
 
     dist = dist or distributed.current()
     tcfg = cfg["train"]
+    lr_mult = float((cfg["strategy"].get("tuning") or {}).get("lr_mult", 1.0))
+    if lr_mult != 1.0:  # a tuning trial (benchmarks/config.py tuning_trials): train.lr times lr_mult
+        tcfg = {**tcfg, "lr": float(tcfg["lr"]) * lr_mult}
     if tcfg.get("threads"):
         torch.set_num_threads(int(tcfg["threads"]))
     seed_everything(cfg["seed"])
@@ -227,6 +270,11 @@ def train(cfg: dict, data_root=None, on_epoch: Optional[Callable[[EpochRecord], 
     best_state, best_val, best_epoch, best_test = None, math.inf, -1, None
     records: List[EpochRecord] = []
     wall = 0.0
+    grid_frac = tcfg.get("pass_grid")
+    grid_step = max(1, int(round(float(grid_frac) * n_train))) if grid_frac else 0
+    grid_next, grid_rows, grid_seconds = grid_step, [], 0.0
+    passes_done, train_done = 0, 0.0  # before the current epoch
+    has_val = data.num_windows("val") > 0
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -257,6 +305,8 @@ def train(cfg: dict, data_root=None, on_epoch: Optional[Callable[[EpochRecord], 
         want_el2n = pruner.wants_el2n  # EL2N only for the pruners that score with it
         loss_sum = torch.zeros((), device=device)
         steps = 0
+        t_grid = 0.0  # this epoch's mid-epoch pass-grid validations (not train-loop time)
+        world = dist.world if dist.active else 1
         for s in range(0, len(ids), bs_local):
             b_ids = ids[s:s + bs_local]
             x, y, m = data.gather("train", b_ids)
@@ -275,16 +325,30 @@ def train(cfg: dict, data_root=None, on_epoch: Optional[Callable[[EpochRecord], 
                 if want_el2n:
                     el2ns.append(per_sample_sq_error(pred.detach(), y, m))
                 loss_sum += d.sum()
+            if grid_step and has_val and s + bs_local < len(ids):
+                seen = passes_done + min(len(order), (s + bs_local) * world)
+                if seen >= grid_next:  # a grid point inside the epoch (the last batch: epoch end)
+                    tg = time.perf_counter()
+                    if dist.active:
+                        dist.sync_buffers(model)
+                    v = float(evaluate(model, data, "val", ebs, dist).compute(())["mae"])
+                    net.train()
+                    spent = train_done + (tg - t1 - t_grid)
+                    while grid_next <= seen:
+                        grid_rows.append({"passes": grid_next, "train_seconds": spent, "val_mae": v,
+                                          "epoch": epoch})
+                        grid_next += grid_step
+                    t_grid += time.perf_counter() - tg
         if dist.active:  # every rank gets every sample's (loss, el2n), in `order`, padding dropped
             stats = dist.gather_epoch(torch.stack([torch.cat(losses), torch.cat(el2ns if want_el2n else losses)], 1), len(order),
                                       ids if dist.check else None, order)
             all_loss, all_el2n = np.ascontiguousarray(stats[:, 0]), np.ascontiguousarray(stats[:, 1])
-            t_train = time.perf_counter() - t1
+            t_train = time.perf_counter() - t1 - t_grid
             train_loss = float(all_loss.sum(dtype=np.float64)) / max(1, len(order))
         else:
             all_loss = torch.cat(losses).cpu().numpy() if losses else np.zeros(0, np.float32)
             all_el2n = torch.cat(el2ns).cpu().numpy() if el2ns else None
-            t_train = time.perf_counter() - t1
+            t_train = time.perf_counter() - t1 - t_grid
             train_loss = float(loss_sum) / max(1, len(ids))
         if not math.isfinite(train_loss):
             raise DivergenceError(f"training loss is {train_loss} at epoch {epoch}")
@@ -308,7 +372,14 @@ def train(cfg: dict, data_root=None, on_epoch: Optional[Callable[[EpochRecord], 
             best_state = copy.deepcopy(model.state_dict())
             best_test = evaluate(model, data, "test", ebs, dist, mape_min)
             test_now = {k: v for k, v in best_test.compute(()).items() if k != "count"}
-        t_eval = time.perf_counter() - t3
+        t_eval = time.perf_counter() - t3 + t_grid
+        passes_done += len(order)
+        train_done += t_train
+        while grid_step and has_val and grid_next <= passes_done:  # points in the last batch
+            grid_rows.append({"passes": grid_next, "train_seconds": train_done, "val_mae": float(val_mae),
+                              "epoch": epoch})
+            grid_next += grid_step
+        grid_seconds += t_grid
         wall += t_train + t_eval + t_select + t_update
         rec = EpochRecord(epoch=epoch, train_seconds=t_train, eval_seconds=t_eval,
                           pruner_seconds=t_select + t_update, wall_seconds=wall,
@@ -334,7 +405,8 @@ def train(cfg: dict, data_root=None, on_epoch: Optional[Callable[[EpochRecord], 
                      params=count_params(model), data_files=[str(f) for f in data.raw.files],
                      selected_digest=digest.hexdigest(), world_size=dist.world,
                      pruner_setup_seconds=float(getattr(pruner, "setup_seconds", 0.0)),
-                     reference_epochs=int(tcfg["epochs"]), budget_planned=budget_planned)
+                     reference_epochs=int(tcfg["epochs"]), budget_planned=budget_planned,
+                     pass_grid=grid_rows, pass_grid_seconds=grid_seconds)
 
 
 from stbench.benchmarks import optimizers as _optimizers  # noqa: E402,F401  (registers muon)

@@ -16,6 +16,9 @@ Output of :func:`write_report` (default ``DIR/report``)::
                                   (benchmarks/report_budget.py)
     budget_summary.md             with budget runs: best per budget, saving without loss, vs control
                                   (benchmarks/report_summary.py)
+    attribution.md                with plan-matched controls or tuning trials: the trial chosen on
+                                  validation, selection / plan / total effects
+                                  (benchmarks/report_attribution.py; figures/attribution.png)
     tta.md                        time (train seconds, sample passes) to a target validation MAE
     profile.md                    performance profile of every setting over the workloads
     figures/*.png, figures/*.pdf  see benchmarks/report_figures.py
@@ -57,7 +60,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
-from stbench.benchmarks import stats
+from stbench.benchmarks import report_attribution, stats
 
 FULL_LABEL = "full"
 FINISHED = "finished"
@@ -582,6 +585,7 @@ def build_report_data(results_dir, rules: Optional[VerdictRules] = None) -> Repo
     (``rules``: margin, level and adjustment of the verdicts; default VerdictRules())."""
     results_dir = Path(results_dir)
     runs, present = read_results(results_dir)
+    runs = report_attribution.tuned_runs(runs)  # tuning trials: each setting's trial chosen on validation
     table_key = table_key_for(present)
     group_key = group_key_for(table_key, present)
     notes: List[str] = []
@@ -656,13 +660,14 @@ def write_report(results_dir, out_dir=None, figures: bool = True,
     }
     texts.update(report_budget.render_all(data))
     texts.update(report_summary.render_all(data))
+    texts.update(report_attribution.render_all(data))  # only with plan-matched controls or tuning trials
     stale = out / "budget_summary.md"
     if "budget_summary.md" not in texts and stale.is_file():  # an earlier report's, now without budget runs
         stale.unlink()
     for name, text in texts.items():
         written[name] = _write_text(out / name, text)
     drawn = report_figures.write_figures(data, out / "figures") if figures else None
-    for path in (drawn.paths if drawn else []):
+    for path in (drawn.paths if drawn else []) + (report_attribution.write_figures(data, out / "figures") if figures else []):
         written[path.relative_to(out).as_posix()] = path
     _remove_stale_figures(out / "figures", set(written.values()))
     index = report_tables.render_index_md(data, sorted(written), drawn and drawn.skipped,

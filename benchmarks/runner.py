@@ -24,7 +24,7 @@ from typing import List, Optional
 from stbench.benchmarks import distributed
 from stbench.benchmarks.config import (REPO, ConfigError, RunSpec, attach_data_identities, check_only, load_suite,
                                matches, parse_only)
-from stbench.benchmarks.engine import DivergenceError, train
+from stbench.benchmarks.engine import DivergenceError, train, write_passgrid
 from stbench.benchmarks.env import run_env
 from stbench.benchmarks.launchers import LAUNCHERS, check_batch_split, launcher_settings
 from stbench.benchmarks.store import ResultsStore, out_dir_problem
@@ -80,6 +80,8 @@ def metrics_payload(spec: RunSpec, res, run_id: Optional[str] = None) -> dict:
         "sample_passes": passes,
         "full_sample_passes": full,
         "steps": sum(e.steps for e in ep),
+        "optimizer_steps": sum(e.steps for e in ep),
+        **({"pass_grid_seconds": res.pass_grid_seconds} if res.pass_grid else {}),
         "kept_fraction": passes / full if full else 1.0,
         "selected_digest": res.selected_digest,
         **({"world_size": res.world_size} if res.world_size > 1 else {}),
@@ -173,6 +175,8 @@ def execute(spec: RunSpec, store: ResultsStore, data_root=None, progress: bool =
         if main:
             try:
                 store.start(rid, spec.config, run_env(spec.config["seed"], res.data_files))
+                if res.pass_grid:  # before metrics.json, which marks the run done
+                    write_passgrid(store.run_dir(rid) / "passgrid.csv", res.pass_grid)
                 store.finish(rid, metrics_payload(spec, res, rid))
             except OSError as e:
                 if e.errno == errno.ENOSPC:

@@ -29,12 +29,16 @@ import numpy as np
 
 from stbench.registry import Registry
 
-from .schedule import ParamCheck, budget_counts
+from .schedule import ParamCheck, budget_counts, step_matched_counts
 
 PRUNERS: Registry = Registry("pruning strategy")
 register_pruner = PRUNERS.register
 #: entry-point group under which an installed package declares strategies (docs/own_method.md)
 ENTRY_POINT_GROUP = "stbench.pruners"
+#: parameters ``build_pruner`` consumes itself (a strategy's YAML may list them; its
+#: ``__init__`` never sees them), with their defaults: ``selection: random`` builds the
+#: plan-matched random control of a budgeted selector (pruning/matched.py)
+BUILD_PARAMS = {"selection": "score"}
 
 
 @dataclass
@@ -54,6 +58,8 @@ class PruneContext:
     in_steps: int = 12
     out_steps: int = 12
     adj: Optional[np.ndarray] = None
+    #: the engine's batch size when budget plans are step-matched (``train.equal_steps``), else None
+    batch_size: Optional[int] = None
 
 
 @dataclass
@@ -116,8 +122,12 @@ class Pruner:
         return {}
 
     def plan_budget(self, full_epochs=(), shape=None) -> np.ndarray:
-        """Set ``self.planned_counts`` = budget_counts(n, E, b, full_epochs, shape) (budget mode)."""
-        self.planned_counts = budget_counts(self.n, self.epochs, self.budget, full_epochs, shape)
+        """Set ``self.planned_counts`` = budget_counts(n, E, b, full_epochs, shape) (budget mode),
+        step-matched (``step_matched_counts``) when the context gives a batch size."""
+        counts = budget_counts(self.n, self.epochs, self.budget, full_epochs, shape)
+        if getattr(self.ctx, "batch_size", None):
+            counts = step_matched_counts(counts, self.n, int(self.ctx.batch_size))
+        self.planned_counts = counts
         return self.planned_counts
 
     @property
@@ -192,13 +202,22 @@ def build_pruner(name: str, context: PruneContext, ratio: float = 0.0, budget: O
 
     The budget is passed on only when it is given, so a strategy without budget support
     still builds in ratio mode; with a budget a ``native`` strategy raises a ValueError.
+    ``selection: random`` (with a budget) wraps the budgeted selector in its plan-matched
+    random control (pruning/matched.py); ``score`` (default) is the selector itself.
     """
+    from .matched import SELECTIONS, PlanMatchedRandom
+
     cls = pruner_class(name)
+    selection = params.pop("selection", BUILD_PARAMS["selection"])
+    if selection not in SELECTIONS:
+        raise ParamCheck(cls.registry_name).fail("selection", selection, f"one of {', '.join(SELECTIONS)}")
     if budget is None:
-        return cls(context, ratio=ratio, **params)
-    if cls.budget_mode(params) == "native":
+        pruner = cls(context, ratio=ratio, **params)
+    elif cls.budget_mode(params) == "native":
         raise native_budget_error(cls.registry_name)
-    return cls(context, ratio=ratio, budget=budget, **params)
+    else:
+        pruner = cls(context, ratio=ratio, budget=budget, **params)
+    return PlanMatchedRandom(pruner) if selection == "random" else pruner
 
 
 def pruner_class(name: str) -> type:

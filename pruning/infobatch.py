@@ -28,6 +28,8 @@ at n). In every epoch e >= 1::
     carry_{e+1} = D_e - d_e                        deficit, carried to the next epoch
 
 Given d_e < |C_e| the kept candidates are a uniform subset, so E[sum w_i l_i] = sum_i l_i.
+These are the ``weights: unbiased`` weights; ``normalised`` (default of the budgeted form)
+rescales the epoch's kept weights to mean 1, ``none`` sets 1 (pruning.schedule.WEIGHT_MODES).
 When the quota takes every candidate (d_e = |C_e|) their loss mass is dropped, as in a
 hard prune. A deficit left after the last epoch is a shortfall: the run's measured
 passes show the budget it reached (above b), never b itself.
@@ -39,7 +41,7 @@ from typing import Optional
 import numpy as np
 
 from .base import PruneContext, Pruner, Selection, register_pruner
-from .schedule import LossMemory, ParamCheck, anneal_shape, is_annealed
+from .schedule import WEIGHT_MODES, LossMemory, ParamCheck, anneal_shape, is_annealed, weigh
 
 
 def below_mean(score: np.ndarray, eligible: np.ndarray) -> np.ndarray:
@@ -57,7 +59,8 @@ class InfoBatch(Pruner):
     """Soft random pruning of below-mean-loss samples with 1/(1-r) rescaling and annealing."""
 
     def __init__(self, context: PruneContext, ratio: float = 0.5, budget: Optional[float] = None, *,
-                 anneal: Optional[float] = 0.875, budgeted: bool = False, **unknown):
+                 anneal: Optional[float] = 0.875, budgeted: bool = False, weights: str = "normalised",
+                 **unknown):
         chk = ParamCheck.for_pruner(self, context, unknown)
         self.budgeted = chk.boolean("budgeted", budgeted)
         super().__init__(context, chk.ratio(ratio), budget)
@@ -65,6 +68,7 @@ class InfoBatch(Pruner):
             raise chk.fail("budgeted", budgeted,
                            "false in ratio mode (budgeted: true needs a compute budget)")
         self.anneal = chk.anneal(anneal)
+        self.weight_mode = chk.choice("weights", weights, WEIGHT_MODES.names())   # budgeted form only
         self.memory = LossMemory(self.n, "infobatch")
         self._info: dict = {}
         if self.budget is not None:
@@ -121,7 +125,7 @@ class InfoBatch(Pruner):
         self._info = {"annealed": annealed, "candidates": int(cand.size), "kept_fraction": idx.size / self.n,
                       "expected_kept_fraction": idx.size / self.n, "target_count": k,
                       "deficit": int(quota - d)}
-        return Selection(idx, w[idx])
+        return Selection(idx, weigh(w[idx], self.weight_mode))
 
     def update(self, indices, losses, el2n=None) -> None:
         self.memory.update(indices, losses)

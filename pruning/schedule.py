@@ -174,6 +174,75 @@ def budget_counts(n: int, epochs: int, budget: float, full_epochs: Iterable[int]
     return counts
 
 
+def _bounded_fill(x: np.ndarray, total: int, lo: np.ndarray, hi: np.ndarray) -> Optional[np.ndarray]:
+    """Integers k_e in [lo_e, hi_e] with sum ``total``, close to x (m,): k_e = clip(x_e + c, lo_e,
+    hi_e) with the shift c found by bisection, then rounded by largest remainder (ties: earlier
+    epoch first). None when sum lo > total or sum hi < total."""
+    lo, hi = np.asarray(lo, dtype=np.int64), np.asarray(hi, dtype=np.int64)
+    if lo.sum() > total or hi.sum() < total or np.any(lo > hi):
+        return None
+    a, b = -float(hi.max()) - float(np.abs(x).max()) - 1.0, float(hi.max()) + float(np.abs(x).max()) + 1.0
+    for _ in range(200):                      # sum clip(x + c, lo, hi) is non-decreasing in c
+        c = 0.5 * (a + b)
+        a, b = (c, b) if np.clip(x + c, lo, hi).sum() < total else (a, c)
+    y = np.clip(x + b, lo, hi)
+    k = np.clip(np.floor(y + 1e-9), lo, hi).astype(np.int64)
+    rest = int(total) - int(k.sum())
+    order = np.argsort(-(y - k), kind="stable")
+    while rest > 0:                           # at most a few rounds: room exists since sum hi >= total
+        room = order[k[order] < hi[order]][:rest]
+        k[room] += 1
+        rest -= room.size
+    while rest < 0:
+        room = order[::-1][k[order[::-1]] > lo[order[::-1]]][:-rest]
+        k[room] -= 1
+        rest += room.size
+    return k
+
+
+def step_matched_counts(counts: np.ndarray, n: int, batch_size: int) -> np.ndarray:
+    """(E,) int64 per-epoch counts with the same total T = sum_e k_e that take the optimizer
+    steps of the shortened-schedule control at the same passes (issue 26, ``train.equal_steps``).
+
+    With batch B and s(k) = ceil(k / B) steps for k windows, the control takes ceil(n / B)
+    steps per n passes, so T passes are worth S = round(T ceil(n / B) / n) steps. Epochs with
+    k_e = n (full data) keep it; the m other epochs share R passes and S_r = S - (E - m) ceil(n / B)
+    steps: s_e proportional to k_e by cumulative rounding, s_e = round(C_e) - round(C_{e-1}) with
+    C_e = sum_{j <= e} k_j S_r / R (so the fractional steps are spread evenly over the epochs;
+    largest remainder instead if that leaves 1 <= s_e <= ceil((n - 1) / B)),
+    then counts in ((s_e - 1) B, min(s_e B, n - 1)] closest to k_e (``_bounded_fill``), so
+    sum_e k_e = T and sum_e s(k_e) = S exactly. If no such counts exist (tiny n or extreme
+    budgets) the counts are returned unchanged (the run records the steps it took).
+    """
+    counts = np.asarray(counts, dtype=np.int64).copy()
+    n, bsz = int(n), int(batch_size)
+    if bsz < 1:
+        raise ValueError(f"step_matched_counts: batch_size must be an integer >= 1, got {batch_size!r}")
+    total = int(counts.sum())
+    steps_full = -(-n // bsz)
+    target = int(round(total * steps_full / n))
+    free = counts < n
+    m = int(free.sum())
+    if m == 0:
+        return counts
+    rest_passes = int(counts[free].sum())
+    rest_steps = target - (counts.size - m) * steps_full
+    smax = max(1, -(-(n - 1) // bsz))
+    x = counts[free].astype(np.float64)
+    share = x * rest_steps / max(rest_passes, 1)              # real-valued steps per epoch
+    cum = np.round(np.cumsum(share) + 1e-9).astype(np.int64)  # cumulative rounding: remainders spread
+    steps = np.diff(np.concatenate([[0], cum]))               # evenly over the epochs, sum = rest_steps
+    if steps.min() < 1 or steps.max() > smax or steps.sum() != rest_steps:
+        steps = _bounded_fill(share, rest_steps, np.ones(m, dtype=np.int64), np.full(m, smax, dtype=np.int64))
+    if steps is None:
+        return counts
+    k = _bounded_fill(x, rest_passes, (steps - 1) * bsz + 1, np.minimum(steps * bsz, n - 1))
+    if k is None:
+        return counts
+    counts[free] = k
+    return counts
+
+
 def static_count(planned: np.ndarray, full: np.ndarray) -> int:
     """Size of one fixed subset used in every pruned epoch: round(R / m), at least 1, where
     R = sum of ``planned`` over the m epochs not in the (E,) bool mask ``full``; the run then
@@ -195,6 +264,39 @@ def anneal_shape(epochs: int, anneal: Optional[float], first: int = 1,
     if a is not None:
         shape[max(a, int(first)):] = float(boost)
     return shape
+
+
+# ----------------------------------------------------------------------------- weight modes
+
+#: How a budgeted selector weighs the k_e windows it keeps in an epoch (``weights`` param;
+#: w (k,) are the selector's own unbiased weights, e.g. Horvitz-Thompson 1 / pi_i):
+#:   unbiased:   w_i                         E[sum_kept w_i l_i] = sum_i l_i (mean w ~ n / k_e)
+#:   normalised: w_i k / sum_j w_j           mean 1 over the kept windows (relative weights kept,
+#:                                           no change of the step size against the control)
+#:   none:       1
+WEIGHT_MODES: Registry = Registry("weight mode")
+
+
+@WEIGHT_MODES.register("unbiased")
+def _unbiased(w: np.ndarray) -> np.ndarray:
+    return np.asarray(w, dtype=np.float64)
+
+
+@WEIGHT_MODES.register("normalised")
+def _normalised(w: np.ndarray) -> np.ndarray:
+    w = np.asarray(w, dtype=np.float64)
+    total = w.sum()
+    return w * (w.size / total) if w.size and total > 0 else np.ones_like(w)
+
+
+@WEIGHT_MODES.register("none")
+def _no_weights(w: np.ndarray) -> np.ndarray:
+    return np.ones(np.shape(w), dtype=np.float64)
+
+
+def weigh(w: np.ndarray, mode: str) -> np.ndarray:
+    """(k,) the kept windows' weights ``w`` (k,) under weight mode ``mode`` (WEIGHT_MODES)."""
+    return WEIGHT_MODES.get(mode)(w)
 
 
 # ----------------------------------------------------------------------------- learning state

@@ -39,23 +39,40 @@ while keeping the four components). Steps 4-6 become:
     epoch 0 is full data (it initialises the learning state); the other epochs share the
     rest of the budget, epochs e >= ceil(delta E) with ANNEAL_BOOST = 2 times the share of
     the earlier ones (capped at n: the annealing forwards up to twice as much, the full
-    data when the budget affords it); ``anneal: null`` shares it uniformly.
+    data when the budget affords it); ``anneal: null`` shares it uniformly. With a batch
+    size in the context (``train.equal_steps``) the counts are step-matched (Pruner.plan_budget).
 5'. Epoch e >= 1 keeps exactly k_e windows. Strata: the K stationarity strata when
     ``rescale: stationarity``, else one stratum of all n windows. The drop quota
     D = n - k_e is split over the strata in proportion to their sizes n_k by largest
-    remainder (ties: lower stratum first), D_k <= n_k. In stratum k the candidate pool C_k is
-    the |C_k| = min(n_k, max(2 D_k, ceil(n_k / 2))) members with the lowest score s (ties
-    by window index; ``candidates: all``: the whole stratum), so stationarity decides which
-    windows are kept, and D_k pool members are dropped uniformly at random (the D_k
-    smallest of u ~ U(0, 1)^n from rng(e)). The pool is at least twice the quota, so a
-    drop is never a certainty while D_k <= n_k / 2.
-6'. Weights: kept pool members w = |C_k| / (|C_k| - D_k) (``rescale: stationarity`` or
-    ``global``; ``none``: 1), every other window 1. Each stratum's pool keeps its total
-    weight |C_k| exactly and, given the pool, E[sum_{kept} w_i l_i] = sum_i l_i; if a
-    quota empties its stratum (D_k = n_k, only at extreme budgets) that stratum's loss
-    mass is dropped.
+    remainder (ties: lower stratum first), D_k <= n_k; stratum k keeps m_k = n_k - D_k.
+    ``budget_rule: sample`` (default; the score decides at every budget): in stratum k,
+    with q_i = rank01(s_i) the rank of window i's blended score among the stratum's members
+    (average ranks scaled to [0, 1]; ``candidates: all``: q_i = 0, no score) and tilt t >= 0
+    (``tilt``)::
+
+        a_i  = 1 + t q_i                                  sampling weight, increasing in s_i
+        pi_i = min(1, c_k a_i),  c_k such that sum_{i in k} pi_i = m_k   (water-filled)
+
+    and the m_k kept windows are drawn without replacement with exactly these inclusion
+    probabilities by systematic sampling in a random order (a permutation of the stratum
+    and one offset u ~ U(0, 1) from rng(e); window i is kept iff an integer j has
+    C_{i-1} <= u + j < C_i, C the cumulative pi in that order): P(i kept) = pi_i, exactly
+    m_k kept. The best-scored window of a stratum is up to 1 + t times as likely to be kept
+    as the worst; reversing the ranking reverses the probabilities.
+    ``budget_rule: pool`` (the first budget study's rule, kept to reproduce it): the pool
+    C_k is the min(n_k, max(2 D_k, ceil(n_k / 2))) lowest-scored members, D_k of them dropped
+    uniformly at random. Once D_k >= n_k / 2 (every budget <= 1/2) the pool is the whole
+    stratum and the drop is uniform: the scores decide nothing there.
+6'. Weights of the kept windows, before the weight mode: ``sample``: w_i = 1 / pi_i
+    (Horvitz-Thompson: E[sum_{kept} w_i l_i] = sum_i l_i; windows with pi_i = 1 weigh 1);
+    ``pool``: |C_k| / (|C_k| - D_k) for kept pool members, 1 for the others.
+    ``rescale: none`` sets w = 1. Then ``weights`` (pruning.schedule.WEIGHT_MODES):
+    ``unbiased`` keeps w, ``normalised`` (default) rescales the epoch's kept weights to mean 1,
+    ``none`` sets 1. If a quota empties its stratum (D_k = n_k, only at extreme budgets)
+    that stratum's loss mass is dropped.
 ``ratio_decay`` must be ``none`` (the plan shapes the counts); an epoch with k_e = n
 (epoch 0, budget 1, annealed epochs the budget affords) is full data with weight 1.
+Per pruned epoch: O(n log n) (ranks and one permutation per stratum).
 """
 from __future__ import annotations
 
@@ -68,12 +85,59 @@ from stbench.registry import Registry
 from .base import PruneContext, Pruner, Selection, register_pruner
 from .complexity import TEMPORAL_TERMS, context_complexity, rank01
 from .infobatch import below_mean
-from .schedule import RATIO_DECAYS, LossMemory, ParamCheck, anneal_shape, is_annealed, ratio_at
+from .schedule import (RATIO_DECAYS, WEIGHT_MODES, LossMemory, ParamCheck, anneal_shape, is_annealed,
+                       ratio_at, weigh)
 from .stationarity import context_stationarity, quantile_strata
 
 LOSS_TRANSFORMS: Registry = Registry("loss transform")
 CANDIDATES: Registry = Registry("candidate rule")
 RESCALES: Registry = Registry("rescaling")
+BUDGET_RULES = ("sample", "pool")
+
+
+def inclusion_probabilities(a: np.ndarray, m: int) -> np.ndarray:
+    """(N,) pi_i = min(1, c a_i) with sum_i pi_i = m, for weights a (N,) > 0 and 0 <= m <= N.
+
+    Water-filling: with a sorted in decreasing order and j windows capped at 1,
+    c_j = (m - j) / sum_{i >= j} a_(i); j is the smallest count with c_j a_(j) <= 1. O(N log N).
+    """
+    a = np.asarray(a, dtype=np.float64).reshape(-1)
+    size, m = a.size, int(m)
+    if m >= size:
+        return np.ones(size)
+    if m <= 0:
+        return np.zeros(size)
+    order = np.argsort(-a, kind="stable")
+    a_s = a[order]
+    suffix = np.cumsum(a_s[::-1])[::-1]                      # suffix[j] = sum_{i >= j} a_s[i]
+    c = (m - np.arange(m)) / suffix[:m]
+    j = int(np.argmax(c * a_s[:m] <= 1.0 + 1e-12))            # exists: j = m - 1 always fits
+    pi_s = np.minimum(1.0, c[j] * a_s)
+    pi_s[:j] = 1.0
+    pi = np.empty(size)
+    pi[order] = pi_s
+    return pi
+
+
+def systematic_sample(pi: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Positions of m = round(sum pi) distinct units drawn with inclusion probabilities pi (N,)
+    in [0, 1]: systematic sampling in a random order (one permutation and one offset from
+    ``rng``): unit i is drawn iff some integer j has C_{i-1} <= u + j < C_i, C the cumulative pi
+    in the permuted order, so P(i drawn) = pi_i and exactly m units are drawn. Sorted output."""
+    pi = np.asarray(pi, dtype=np.float64).reshape(-1)
+    m = int(round(pi.sum()))
+    perm = rng.permutation(pi.size)
+    u = rng.random()
+    if m <= 0:
+        return np.zeros(0, dtype=np.int64)
+    cum = np.cumsum(pi[perm])
+    cum *= m / cum[-1]
+    pos = np.minimum(np.searchsorted(cum, u + np.arange(m), side="right"), pi.size - 1)
+    chosen = np.unique(perm[pos])
+    if chosen.size < m:                       # only by floating-point ties at pi_i = 1
+        rest = np.setdiff1d(np.arange(pi.size), chosen)
+        chosen = np.sort(np.concatenate([chosen, rest[np.argsort(-pi[rest], kind="stable")[:m - chosen.size]]]))
+    return chosen
 
 
 @LOSS_TRANSFORMS.register("rank")
@@ -139,6 +203,7 @@ class STPrune(Pruner):
                  temporal: str = "diff_energy", spatial_weight: float = 0.5,
                  candidates: str = "below_mean", rescale: str = "stationarity", strata: int = 4,
                  anneal: Optional[float] = 0.875, ratio_decay: str = "none", budgeted: bool = False,
+                 budget_rule: str = "sample", tilt: float = 3.0, weights: str = "normalised",
                  **unknown):
         chk = ParamCheck.for_pruner(self, context, unknown)
         self.budgeted = chk.boolean("budgeted", budgeted)
@@ -157,6 +222,9 @@ class STPrune(Pruner):
         self.num_strata = chk.integer("strata", strata, lo=1)
         self.anneal = chk.anneal(anneal)
         self.ratio_decay = chk.choice("ratio_decay", ratio_decay, RATIO_DECAYS.names())
+        self.budget_rule = chk.choice("budget_rule", budget_rule, BUDGET_RULES)
+        self.tilt = chk.number("tilt", tilt, lo=0.0)
+        self.weight_mode = chk.choice("weights", weights, WEIGHT_MODES.names())
         if not (self.use_loss or self.use_complexity) and self.candidates != "all":
             raise chk.fail("use_loss", use_loss, "true when use_complexity is false and candidates is "
                            "'below_mean' (the score needs the loss or the complexity)")
@@ -182,6 +250,7 @@ class STPrune(Pruner):
             num = self.num_strata if self.rescale == "stationarity" else 1
             self._budget_strata = self.strata if num > 1 else np.zeros(self.n, dtype=np.int64)
             self._stratum_sizes = np.bincount(self._budget_strata, minlength=num)
+            self._members = [np.flatnonzero(self._budget_strata == k) for k in range(num)]
 
     @classmethod
     def budget_mode(cls, params: dict) -> str:
@@ -262,6 +331,37 @@ class STPrune(Pruner):
                           "expected_kept_fraction": 1.0, "rescued_strata": 0, "target_count": self.n}
             return self.full()
         quota = self.stratum_quotas(drop)
+        rule = self._pool_rule if self.budget_rule == "pool" else self._sample_rule
+        keep, w, cand = rule(epoch, quota)
+        if self.rescale == "none":
+            w = np.ones(self.n)
+        idx = np.flatnonzero(keep)
+        self._info = {"annealed": annealed, "ratio": drop / self.n, "candidates": cand,
+                      "kept_fraction": idx.size / self.n, "expected_kept_fraction": k / self.n,
+                      "rescued_strata": 0, "target_count": k}
+        return Selection(idx, weigh(w[idx], self.weight_mode))
+
+    def keep_probabilities(self, quota: np.ndarray) -> np.ndarray:
+        """(n,) pi_i of ``budget_rule: sample`` (module doc, step 5') for drop quotas D_k (K,)."""
+        s = self.score()[0] if self.candidates != "all" else None
+        pi = np.ones(self.n)
+        for k, members in enumerate(self._members):
+            q = rank01(s[members]) if s is not None else np.zeros(members.size)
+            pi[members] = inclusion_probabilities(1.0 + self.tilt * q, members.size - int(quota[k]))
+        return pi
+
+    def _sample_rule(self, epoch: int, quota: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        """(keep (n,) bool, unbiased weights (n,), windows with pi < 1): steps 5'-6', ``sample``."""
+        pi = self.keep_probabilities(quota)
+        rng = self.rng(epoch)
+        keep = np.zeros(self.n, dtype=bool)
+        for members in self._members:                              # strata, not samples
+            keep[members[systematic_sample(pi[members], rng)]] = True
+        w = np.where(keep, 1.0 / np.maximum(pi, 1e-300), 1.0)
+        return keep, w, int((pi < 1.0).sum())
+
+    def _pool_rule(self, epoch: int, quota: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        """(keep, weights, pool size): steps 5'-6', ``pool`` (the first budget study's rule)."""
         in_pool, pool = self.pools(quota)
         strata = self._budget_strata
         u = self.rng(epoch).random(self.n)
@@ -274,15 +374,8 @@ class STPrune(Pruner):
         pos = np.arange(by_u.size) - np.repeat(start, pool)
         keep = np.ones(self.n, dtype=bool)
         keep[by_u[pos < quota[strata[by_u]]]] = False
-        w = np.ones(self.n)
-        if self.rescale != "none":
-            per_stratum = pool / np.maximum(pool - quota, 1)
-            w = np.where(in_pool, per_stratum[strata], 1.0)
-        idx = np.flatnonzero(keep)
-        self._info = {"annealed": annealed, "ratio": drop / self.n, "candidates": int(pool.sum()),
-                      "kept_fraction": idx.size / self.n, "expected_kept_fraction": k / self.n,
-                      "rescued_strata": 0, "target_count": k}
-        return Selection(idx, w[idx])
+        per_stratum = pool / np.maximum(pool - quota, 1)
+        return keep, np.where(in_pool, per_stratum[strata], 1.0), int(pool.sum())
 
     def update(self, indices, losses, el2n=None) -> None:
         self.memory.update(indices, losses)

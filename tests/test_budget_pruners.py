@@ -201,7 +201,8 @@ def test_budgeted_stprune_is_exact_for_every_ablation():
 
 def test_budgeted_stprune_pools_keep_their_weight_exactly():
     n, epochs = 600, 12
-    p = build_pruner("stprune", synth_ctx(n=n, epochs=epochs), budget=0.33, budgeted=True, strata=5)
+    p = build_pruner("stprune", synth_ctx(n=n, epochs=epochs), budget=0.33, budgeted=True, strata=5,
+                     budget_rule="pool", weights="unbiased")       # the first study's rule
     strata = p.strata
     assert np.bincount(strata).tolist() == [120] * 5
     for e in range(epochs):
@@ -232,7 +233,8 @@ def test_budgeted_stprune_pools_keep_their_weight_exactly():
 
 def test_budgeted_infobatch_drops_exact_quotas_and_carries_the_deficit():
     n, epochs = 400, 12
-    p = build_pruner("infobatch", synth_ctx(n=n, epochs=epochs), budget=0.25, budgeted=True)
+    p = build_pruner("infobatch", synth_ctx(n=n, epochs=epochs), budget=0.25, budgeted=True,
+                     weights="unbiased")
     carry = 0
     for e in range(epochs):
         p_loss = p.memory.loss.copy()
@@ -264,7 +266,8 @@ def test_budgeted_infobatch_is_unbiased():
     losses = np.random.default_rng(3).gamma(2.0, 1.0, n)
     sums = []
     for seed in range(40):
-        p = build_pruner("infobatch", synth_ctx(n=n, epochs=12, seed=seed), budget=0.67, budgeted=True)
+        p = build_pruner("infobatch", synth_ctx(n=n, epochs=12, seed=seed), budget=0.67, budgeted=True,
+                         weights="unbiased")
         p.select(0)
         p.update(np.arange(n), losses)                       # a fixed learning state: only the draws vary
         for e in range(1, 11):
@@ -277,7 +280,7 @@ def test_budgeted_infobatch_is_unbiased():
 def test_the_unbiasedness_check_has_power():
     n = 400
     losses = np.random.default_rng(3).gamma(2.0, 1.0, n)
-    p = build_pruner("infobatch", synth_ctx(n=n, epochs=12), budget=0.67, budgeted=True)
+    p = build_pruner("infobatch", synth_ctx(n=n, epochs=12), budget=0.67, budgeted=True, weights="unbiased")
     p.select(0)
     p.update(np.arange(n), losses)
     sel = p.select(1)

@@ -13,6 +13,7 @@ import torch
 import yaml
 
 from stbench.pruning import PRUNERS, PruneContext, build_pruner
+from stbench.pruning.base import BUILD_PARAMS
 from stbench.pruning.complexity import (TAU, NodeStats, complexity_scores, complexity_terms,
                                 graph_total_variation, rank01)
 from stbench.pruning.infobatch import below_mean
@@ -81,8 +82,11 @@ def test_yaml_matches_constructor_defaults(name):
     assert set(cfg) == {"name", "ratio", "params"} and cfg["name"] == name
     init = PRUNERS.get(name).__init__
     sig = inspect.signature(init)
-    assert sorted(cfg["params"]) == sorted(param_names(init)), f"{path}: params differ from __init__"
-    for k, v in cfg["params"].items():
+    own = {k: v for k, v in cfg["params"].items() if k not in BUILD_PARAMS}
+    assert sorted(own) == sorted(param_names(init)), f"{path}: params differ from __init__"
+    for k in set(cfg["params"]) - set(own):   # build_pruner's own (selection: the plan-matched control)
+        assert cfg["params"][k] == BUILD_PARAMS[k], f"{path}: params.{k} default"
+    for k, v in own.items():
         assert sig.parameters[k].default == v, f"{path}: params.{k} = {v!r} but __init__ default is " \
                                               f"{sig.parameters[k].default!r}"
     assert 0.0 <= cfg["ratio"] < 1.0
