@@ -48,8 +48,9 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 from stbench.benchmarks import config as C
 from stbench.benchmarks.config import ConfigError
 
-#: a file-name component: letters, digits, '.', '_', '-' (not starting with '.' or '-')
-COMPONENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
+#: a file-name component: letters, digits, '.', '_', '-', '~', '@' (not starting with '.' or '-';
+#: '~' names a plan-matched control, X~random, and '@' a tuning trial, X@lrx0.5)
+COMPONENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._~@-]*$")
 
 
 def did_you_mean(value: Any, choices: Iterable[Any]) -> str:
@@ -62,7 +63,7 @@ def check_component(value: Any, what: str) -> Optional[str]:
     """None if ``value`` is a safe file-name component, else what is wrong with it."""
     s = str(value)
     if not s or not COMPONENT.match(s) or s in (".", ".."):
-        return (f"{what} {value!r} is not a valid file-name component (letters, digits, '.', '_', '-'; "
+        return (f"{what} {value!r} is not a valid file-name component (letters, digits, '.', '_', '-', '~', '@'; "
                 f"no '/', no leading '.' or '-'): it names a directory under results/")
     return None
 
@@ -428,9 +429,14 @@ def _check_cell(cfg: dict, st_path: str, entry_keys: set, layers: _Layers, P: Pr
                 devices: str) -> None:
     """The checks of one resolved cell (``entry_keys``: the params its strategies entry sets)."""
     from stbench.benchmarks.engine import run_schedule
+    from stbench.benchmarks.schedule import ScheduleError
     train, ds, model = cfg["train"], cfg["dataset"], cfg["model"]
     s = cfg["strategy"]
-    epochs = run_schedule(cfg)[0]
+    try:
+        epochs = run_schedule(cfg)[0]
+    except ScheduleError as e:  # the control's shortened milestones cannot stay distinct
+        P.add(st_path, f"{ds['name']} / {model['name']}: {e}")
+        return
     # strategy parameters against the class
     res = _probe_strategy(s["name"], C.canonical_json(s["params"]), float(s["ratio"]), s.get("budget"),
                           int(epochs), int(ds["in_steps"]), int(ds["out_steps"]))
