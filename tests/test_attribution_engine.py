@@ -28,7 +28,7 @@ strategies:
 budgets: [0.25]
 seeds: [0]
 dataset: {max_steps: 400}
-train: {epochs: 12, batch_size: 32, milestones: [6, 9], equal_steps: EQUAL}
+train: {epochs: 12, batch_size: 32, milestones: [6], equal_steps: EQUAL}
 """
 
 
