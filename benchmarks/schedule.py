@@ -10,11 +10,13 @@ are kept distinct and ordered::
     s_i = max(r_i, s_{i-1} + 1)   otherwise (a milestone that lands on its predecessor's
                                   epoch moves to the next one)
 
-so no two milestones ever share an epoch (MultiStepLR would decay by gamma^k there). When a
-milestone so moved reaches E_b (the short schedule has too few epochs to hold the
-milestones at distinct epochs) the budget is an error that names it: a schedule that
-merged or silently dropped those decays would not be the schedule of the shorter length.
-Where no two milestones land on one epoch the result is the plain rounding r_i.
+so no two milestones share an epoch (MultiStepLR would decay by gamma^k there). When a
+milestone so moved would reach E_b (the short schedule has too few epochs to hold the
+milestones at distinct epochs, e.g. E = 12, [1, 5, 8] at b = 1/4 or 1/6), the documented
+rule is the plain rounding ``min(E_b, r_i)``: the decays that share an epoch are merged
+(gamma^k there), exactly as the budget study's committed controls were trained; the dry run
+prints a note naming the cell (:func:`merged_note`), so it is never silent. Where no two
+milestones land on one epoch the result is the plain rounding r_i.
 """
 from __future__ import annotations
 
@@ -35,12 +37,19 @@ def shorten_milestones(milestones: Sequence[int], epochs: int, short: int, budge
             out.append(short)
             continue
         s = max(r, last + 1)
-        if s >= short:
-            raise ScheduleError(
-                f"strategy full at budget {budget:g}: its shortened schedule has {short} epoch(s) (round(b E), "
-                f"E = {epochs}), too few to hold the learning-rate milestones {sorted(milestones)} of "
-                f"train.milestones at distinct epochs: they land on {places}, and epochs 1..{short - 1} cannot "
-                f"hold them apart; use a larger budget or fewer milestones")
+        if s >= short:  # too few epochs to hold them apart: the plain rounding (merged decays)
+            return [min(short, r) for r in places]
         out.append(s)
         last = s
     return out
+
+
+def merged_note(milestones: Sequence[int], epochs: int, short: int, budget: float) -> str:
+    """'' when the shortened milestones stay distinct, else the note the dry run prints."""
+    got = shorten_milestones(milestones, epochs, short, budget)
+    firing = [m for m in got if m < short]
+    if len(firing) == len(set(firing)):
+        return ""
+    return (f"strategy full at budget {budget:g}: its shortened schedule has {short} epoch(s) (round(b E), "
+            f"E = {epochs}), too few to hold the learning-rate milestones {sorted(milestones)} at distinct "
+            f"epochs: they are merged at {got} (gamma^k where k decays share an epoch; benchmarks/schedule.py)")

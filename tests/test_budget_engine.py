@@ -122,8 +122,8 @@ def test_run_schedule_shortens_full_and_scales_milestones():
     assert run_schedule(cfg) == (30, [1, 20, 30])
 
 
-def test_shortened_milestones_stay_distinct_or_the_budget_is_an_error():
-    from stbench.benchmarks.schedule import ScheduleError
+def test_shortened_milestones_stay_distinct_or_merge_with_a_note():
+    from stbench.benchmarks.schedule import merged_note
     cfg = {"train": {"epochs": 12, "milestones": [1, 5, 8]}, "strategy": {"name": "full", "budget": 1 / 3}}
     assert run_schedule(cfg) == (4, [1, 2, 3])
     # 24 epochs at 1/6: 1, 10/6, 16/6 round to 1, 2, 3 of 4 epochs
@@ -132,12 +132,14 @@ def test_shortened_milestones_stay_distinct_or_the_budget_is_an_error():
     # a milestone that lands on its predecessor's epoch moves to the next one
     assert run_schedule({"train": {"epochs": 20, "milestones": [1, 3, 14]},
                          "strategy": {"name": "full", "budget": 0.25}}) == (5, [1, 2, 4])
-    # 12 epochs at 1/4 and 1/6: [1, 5, 8] would land on [1, 1, 2] of 3 and [1, 1, 1] of 2 epochs
-    for b, short in ((0.25, 3), (1 / 6, 2)):
+    # 12 epochs at 1/4 and 1/6: [1, 5, 8] cannot stay apart in 3 or 2 epochs: the documented rule
+    # merges them (plain rounding), and merged_note says so; none is needed where they stay apart
+    for b, short, merged in ((0.25, 3, [1, 1, 2]), (1 / 6, 2, [1, 1, 1])):
         cfg["strategy"]["budget"] = b
-        with pytest.raises(ScheduleError, match=rf"strategy full at budget {b:g}: its shortened schedule has "
-                                                rf"{short} epoch\(s\)"):
-            run_schedule(cfg)
+        assert run_schedule(cfg) == (short, merged)
+        assert merged_note([1, 5, 8], 12, short, b).startswith(f"strategy full at budget {b:g}: its shortened "
+                                                               f"schedule has {short} epoch(s)")
+    assert merged_note([1, 5, 8], 12, 4, 1 / 3) == ""
 
 
 def _tiny_cfg(tmp_path, label="full", budget=None, **train):
