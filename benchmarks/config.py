@@ -795,10 +795,10 @@ def load_suite(path: Path, profile: Optional[str] = None, seeds: Optional[Iterab
     from stbench.benchmarks.schema import validate_suite
     path = Path(path)
     suite = load_yaml(path)
-    notes = validate_suite(path, suite, profile=profile, seeds=seeds, devices=devices)
-    where = str(path)
     from stbench.plugins import add_paths
     add_paths([path.resolve().parent])  # import paths ``module:Class`` may name a module beside the suite
+    notes = validate_suite(path, suite, profile=profile, seeds=seeds, devices=devices)
+    where = str(path)
     _check_keys(suite, SUITE_KEYS, where)
     _check_overrides(suite, where)
     launcher = check_launcher(suite.get("launcher"), f"{where}.launcher")

@@ -207,12 +207,12 @@ def read_table(path: Path, columns: Optional[Sequence[str]], o: Dict[str, Any], 
     if ftype == "auto":
         ftype = "parquet" if path.suffix.lower() in (".parquet", ".pq") else "csv"
     if ftype == "parquet":
-        try:
-            with reading(path, what):
+        with reading(path, what):
+            try:
                 df = pd.read_parquet(path)
-        except ImportError as exc:
-            raise DataError(f"{path}: reading Parquet needs pyarrow or fastparquet "
-                            f"(`python -m pip install pyarrow`): {exc}") from None
+            except ImportError as exc:  # before reading()'s generic optional-package message
+                raise DataError(f"{path}: reading Parquet needs pyarrow or fastparquet "
+                                f"(`python -m pip install \"stbench[parquet]\"`): {exc}") from None
         df.columns = [str(c) for c in df.columns]
         header = list(df.columns)
     else:

@@ -162,7 +162,7 @@ def test_download_verify_and_load_a_data_set(server, tmp_path, monkeypatch, caps
     (root / "WEB-LOOP" / "adj.csv").write_bytes(adj + b"\n")
     assert [s.status for s in verify_dataset("WEB-LOOP", root)] == ["ok", "mismatch"]
     assert run("data", "verify", "WEB-LOOP", "--data-root", str(root)) == 1
-    assert run("data", "download", "WEB-LOOP", "--data-root", str(root)) == 1
+    assert run("data", "download", "WEB-LOOP", "--data-root", str(root)) == 2  # bad input (issue 30)
     assert "--force" in capsys.readouterr().err
     assert run("data", "download", "WEB-LOOP", "--data-root", str(root), "--force") == 0
     assert (root / "WEB-LOOP" / "adj.csv").read_bytes() == adj
