@@ -20,7 +20,7 @@ Budgets (strategy.budget = b): the pruner plans its counts against E = train.epo
 (PruneContext.epochs); the ``full`` strategy instead trains round(b E) epochs with every
 learning-rate milestone m moved to round(m * E_b / E), kept distinct and ordered (a schedule
 of the shorter length, not the first epochs of the long one): see :func:`run_schedule` and
-benchmarks/schedule.py.
+pruning/schedule.py.
 
 Equal steps (``train.equal_steps: true``, issue 26): the pruner's context carries the batch
 size, and budgeted plans are step-matched (pruning.schedule.step_matched_counts): at equal
@@ -107,15 +107,15 @@ def _pooled_loss(w: torch.Tensor, per: torch.Tensor, mask: torch.Tensor) -> torc
 def run_schedule(cfg: dict) -> tuple:
     """(epochs, milestones) the engine trains with: train.epochs and train.milestones, or,
     for ``full`` at budget b, round(b E) epochs (at least 1) and milestones scaled to them,
-    distinct and ordered (schedule.shorten_milestones; a budget too short for them raises)."""
+    distinct and ordered (pruning/schedule.py ``shorten``: one rule with
+    ``pruning.shortened_schedule``; where too few epochs hold them apart, decays merge)."""
     tcfg = cfg["train"]
     epochs, milestones = int(tcfg["epochs"]), list(tcfg["milestones"] or [])
     budget = cfg["strategy"].get("budget")
     if budget is None or cfg["strategy"]["name"] != "full":
         return epochs, milestones
-    short = max(1, int(round(float(budget) * epochs)))
-    from stbench.benchmarks.schedule import shorten_milestones
-    return short, shorten_milestones(milestones, epochs, short, float(budget))
+    from stbench.pruning.schedule import shorten
+    return shorten(epochs, float(budget), milestones)
 
 
 class DivergenceError(RuntimeError):

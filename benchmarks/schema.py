@@ -429,13 +429,13 @@ def _check_cell(cfg: dict, st_path: str, entry_keys: set, layers: _Layers, P: Pr
                 devices: str) -> None:
     """The checks of one resolved cell (``entry_keys``: the params its strategies entry sets)."""
     from stbench.benchmarks.engine import run_schedule
-    from stbench.benchmarks.schedule import merged_note
+    from stbench.pruning.schedule import merged_note
     train, ds, model = cfg["train"], cfg["dataset"], cfg["model"]
     s = cfg["strategy"]
     epochs = run_schedule(cfg)[0]
     if s["name"] == "full" and s.get("budget") is not None and train["milestones"]:
         note = merged_note(train["milestones"], int(train["epochs"]), int(epochs), float(s["budget"]))
-        if note:  # the documented rule of benchmarks/schedule.py, printed, never silent
+        if note:  # the documented rule of pruning/schedule.py, printed, never silent
             P.note(f"{st_path}: {ds['name']} / {model['name']}: {note}")
     # strategy parameters against the class
     res = _probe_strategy(s["name"], C.canonical_json(s["params"]), float(s["ratio"]), s.get("budget"),

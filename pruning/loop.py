@@ -502,7 +502,8 @@ def shortened_schedule(epochs: int, budget: float, milestones: Sequence[int] = (
     """The full-data control at compute budget ``budget``: ``(epochs_b, milestones_b)``.
 
     ``epochs_b = max(1, round(budget * epochs))`` epochs of full data, and every learning-rate
-    milestone m moved to ``min(epochs_b, max(1, round(m * epochs_b / epochs)))`` -- the
+    milestone m moved to ``max(1, round(m * epochs_b / epochs))``, kept distinct and ordered
+    (pruning/schedule.py ``shorten_milestones``, which also says when decays merge) -- the
     schedule the suite's engine trains ``full`` with at a budget (docs/budgets.md). Train
     your control for ``epochs_b`` epochs (``make_pruner("full", ..., budget=b)`` plans the
     same: its sampler refuses an epoch past ``epochs_b``).
@@ -511,6 +512,6 @@ def shortened_schedule(epochs: int, budget: float, milestones: Sequence[int] = (
     ok = isinstance(budget, (int, float)) and not isinstance(budget, bool) and 0.0 < float(budget) <= 1.0
     if not ok:
         raise ValueError(f"shortened_schedule: budget must be a number in (0, 1], got {budget!r}")
-    short = max(1, int(round(float(budget) * epochs)))
-    scaled = [min(short, max(1, int(round(int(m) * short / epochs)))) for m in milestones]
-    return short, scaled
+    from stbench.pruning.schedule import shorten
+
+    return shorten(epochs, float(budget), milestones)

@@ -25,6 +25,15 @@ def real_data_root() -> Path:
     return root
 
 
+@pytest.fixture
+def specdir(tmp_path, monkeypatch) -> Path:
+    """An empty extra data-set YAML directory (STBENCH_DATASET_CONFIGS) for one test."""
+    d = tmp_path / "specs"
+    d.mkdir()
+    monkeypatch.setenv("STBENCH_DATASET_CONFIGS", str(d))
+    return d
+
+
 def pytest_configure(config):
     # One intra-op thread for the whole session: results are bitwise reproducible only
     # for a fixed thread count, and tests share 2 cores.

@@ -24,14 +24,6 @@ from stbench.datasets.formats_generic import DataWarning
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def specdir(tmp_path, monkeypatch):
-    d = tmp_path / "specs"
-    d.mkdir()
-    monkeypatch.setenv("STBENCH_DATASET_CONFIGS", str(d))
-    return d
-
-
 def wide(specdir, root, text: str, name="W", step=5, graph=None, **files_extra):
     folder = root / name
     folder.mkdir(parents=True, exist_ok=True)

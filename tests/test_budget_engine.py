@@ -123,7 +123,7 @@ def test_run_schedule_shortens_full_and_scales_milestones():
 
 
 def test_shortened_milestones_stay_distinct_or_merge_with_a_note():
-    from stbench.benchmarks.schedule import merged_note
+    from stbench.pruning.schedule import merged_note
     cfg = {"train": {"epochs": 12, "milestones": [1, 5, 8]}, "strategy": {"name": "full", "budget": 1 / 3}}
     assert run_schedule(cfg) == (4, [1, 2, 3])
     # 24 epochs at 1/6: 1, 10/6, 16/6 round to 1, 2, 3 of 4 epochs

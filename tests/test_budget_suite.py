@@ -9,7 +9,7 @@ import pytest
 
 from stbench.benchmarks.config import ConfigError, config_hash, load_suite, workload_signature
 from stbench.benchmarks.engine import run_schedule
-from stbench.benchmarks.schedule import merged_note
+from stbench.pruning.schedule import merged_note
 
 REPO = Path(__file__).resolve().parents[1]
 SUITE = REPO / "configs" / "budget_cpu.yaml"

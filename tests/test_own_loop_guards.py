@@ -34,7 +34,9 @@ def run_epoch(sampler, epoch, batch=7, stop=None):
 
 # ----------------------------------------------------------------------------- schedule
 @pytest.mark.parametrize("epochs,budget,milestones", [(24, 0.5, [1, 10, 16]), (24, 0.166667, [1, 10, 16]),
-                                                      (12, 0.333333, [1, 5, 8]), (5, 0.1, [2, 4]), (7, 1.0, [])])
+                                                      (12, 0.333333, [1, 5, 8]), (5, 0.1, [2, 4]), (7, 1.0, []),
+                                                      # collisions: moved apart (20, 1/4) or merged (12, 1/4)
+                                                      (20, 0.25, [1, 3, 14]), (12, 0.25, [1, 5, 8])])
 def test_shortened_schedule_is_the_engines(epochs, budget, milestones):
     cfg = {"train": {"epochs": epochs, "milestones": milestones},
            "strategy": {"name": "full", "budget": budget}}

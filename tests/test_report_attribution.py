@@ -107,3 +107,21 @@ def test_the_tuned_view_keeps_each_settings_validation_choice_under_its_own_labe
     assert sp["mae"].mean() == pytest.approx(3.32) and len(sp) == 3    # the lrx2 runs (chosen on validation)
     plain = raw[~raw["strategy"].str.contains("@")]
     assert ra.tuned_runs(plain) is plain                              # without trials: unchanged
+
+
+def test_effects_carry_adjusted_p_and_the_untuned_table_beside_the_tuned_one():
+    """Every effect gets a p-value adjusted (Holm) over the family of the tables it is shown
+    in; with tuning trials attribution.md also shows the decomposition at lr x 1."""
+    data = SimpleNamespace(finished=grid(), table_key=KEY,
+                           rules=SimpleNamespace(margin_pct=1.0, adjust="holm", level=0.95))
+    chosen, untuned = ra.effects_of(data)
+    assert len(chosen) == len(untuned) == 3
+    raw = [e.verdict.p for e in chosen]
+    assert [e.p_adj for e in chosen] == pytest.approx(list(stats.adjust_pvalues(raw, "holm")))
+    assert all(e.p_adj >= e.verdict.p for e in chosen)
+    # the untuned selection effect is computed on the lr x 1 runs only: stprune-b 3.0 vs ~random 3.45
+    sel = next(e for e in untuned if e.kind == "selection")
+    assert sel.verdict.interval.mean == pytest.approx(100 * (3.0 - 3.45) / 3.01, rel=1e-2)
+    text = ra.render_attribution_md(data)
+    assert "### Selection / plan / total, untuned (every setting at lr x 1)" in text
+    assert "Holm over the 3 effects" in text and "adj. p" in text

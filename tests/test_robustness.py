@@ -41,14 +41,6 @@ def private_hash_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(dl, "_HASH_CACHE", {})
 
 
-@pytest.fixture
-def specdir(tmp_path, monkeypatch):
-    d = tmp_path / "specs"
-    d.mkdir()
-    monkeypatch.setenv("STBENCH_DATASET_CONFIGS", str(d))
-    return d
-
-
 def write_spec(d: Path, name: str, fmt: str, files=None, **extra) -> dict:
     spec = {"name": name, "format": fmt, "folder": name, "split": [0.7, 0.1, 0.2], "citation": "t", **extra}
     if files is not None:
