@@ -8,13 +8,16 @@ best val MAE of full over its first k epochs) / the latter, k = the epochs of fu
 cumulative passes do not exceed the strategy's total; mean and 95 % t interval over seeds.
 Positive = the strategy is worse than simply training on full data for as long. This cuts
 the long run short (its learning-rate schedule is the long one), which favours the pruner
-over the shortened-schedule control of the budget protocol.
+over the shortened-schedule control of the budget protocol. Verdicts: the suite's
+(stbench.benchmarks.stats.verdict, margin 1 % of full's MAE), p-values adjusted by Holm over
+the 8 comparisons of the table; "n.s." = a better / worse that does not survive it.
 """
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from stbench.benchmarks import stats
 
 HERE = Path(__file__).resolve().parent
 
@@ -26,8 +29,7 @@ def curve(run_id: str) -> pd.DataFrame:
 def main() -> None:
     r = pd.read_csv(HERE / "results.csv")
     r = r[(r.status == "finished") & (r.model == "gwnet")]
-    print("| data set | strategy | n | strategy vs full cut at equal passes (best val MAE, %) |")
-    print("|---|---|---|---|")
+    rows = []
     for ds in sorted(r.dataset.unique()):
         for strat in ("infobatch", "stprune"):
             diffs = []
@@ -40,12 +42,12 @@ def main() -> None:
                 k = int(np.searchsorted(fc.sample_passes.cumsum().to_numpy(), sc.sample_passes.sum(), side="right"))
                 full_best = fc.val_mae.iloc[:max(k, 1)].min()
                 diffs.append(100 * (sc.val_mae.min() - full_best) / full_best)
-            d = np.array(diffs)
-            half = stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size)
-            lo, hi = d.mean() - half, d.mean() + half
-            verdict = "tie" if lo <= 0 <= hi else ("full better" if lo > 0 else "strategy better")
-            print(f"| {ds} | {strat} | {d.size} | {d.mean():+.2f} [{lo:+.2f}, {hi:+.2f}] ({verdict}) |")
-
+            rows.append((ds, strat, len(diffs), stats.verdict(diffs, stats.DEFAULT_MARGIN_PCT)))
+    p_adj = stats.adjust_pvalues([v.p for *_, v in rows], "holm")
+    print("| data set | strategy | n | strategy vs full cut at equal passes (best val MAE, %) |")
+    print("|---|---|---|---|")
+    for (ds, strat, n, v), p in zip(rows, p_adj):
+        print(f"| {ds} | {strat} | {n} | {stats.fmt_verdict(v, p)} |")
 
 if __name__ == "__main__":
     main()
