@@ -402,7 +402,8 @@ def write_figures(data, fig_dir) -> List[Path]:
         ax.axhspan(-margin, margin, color="0.9", zorder=0, label=f"±{margin:g} % margin")
         ax.axhline(0.0, color="0.3", lw=0.8)
         ax.set_xticks(range(len(groups)))
-        ax.set_xticklabels([f"{s}\nbudget {_bt(b)}" for s, b in groups], fontsize=8)
+        ax.set_xlim(-0.6, max(len(groups) - 0.4, 1.4))   # one group: bars keep their width
+        ax.set_xticklabels([f"{s}\n{1.0 / b:.2g}x" for s, b in groups], fontsize=7, rotation=20, ha="right")
         ax.set_ylabel("Δ test MAE, % of full@1\n(negative = better)", fontsize=8)
         ax.set_title(_title(data.table_key, key), fontsize=9, wrap=True)
         ax.legend(fontsize=7, ncol=4, loc="best")
