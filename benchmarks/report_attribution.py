@@ -25,6 +25,9 @@ each judged by ``stats.verdict(diffs, margin)`` (better / worse / equivalent / n
 underpowered; margin DEFAULT_MARGIN_PCT % of full@1's MAE; negative = lower MAE). Pass x and
 Steps x are full@1's sample passes and optimizer steps over the setting's (means over seeds).
 
+Variants. A setting ``P-...`` (an ablation, a weight mode) against the setting P it varies
+(``parent_of``), both untuned: ``variant_s = 100 (MAE_V,s - MAE_P,s) / MAE_full@1,s``.
+
 Outputs (only when the results hold a plan-matched control or tuning trials, so a report
 without them is unchanged): ``attribution.md`` and ``figures/attribution.png`` (one panel per
 workload: the three effects with their 95 % intervals per selector and budget).
@@ -39,7 +42,7 @@ the time to a target validation MAE read on the common grid of passes.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -167,6 +170,7 @@ class Effect:
     kind: str             # selection | plan | total
     verdict: stats.Verdict
     p_adj: float = math.nan   # adjusted over the family (:func:`adjusted`)
+    against: str = ""         # kind ``variant``: the setting it varies (parent_of)
 
 
 def adjusted(effects: List[Effect], method: str = stats.DEFAULT_ADJUST) -> List[Effect]:
@@ -177,8 +181,7 @@ def adjusted(effects: List[Effect], method: str = stats.DEFAULT_ADJUST) -> List[
     adj = stats.adjust_pvalues([effects[i].verdict.p for i in idx], method) if idx else []
     out = list(effects)
     for i, p in zip(idx, adj):
-        e = out[i]
-        out[i] = Effect(e.key, e.selector, e.budget, e.kind, e.verdict, float(p))
+        out[i] = replace(out[i], p_adj=float(p))
     return out
 
 
@@ -204,23 +207,62 @@ def decompose(chosen: pd.DataFrame, table_key: Sequence[str],
     """Selection, plan and total effect (module doc) of every selector with a plan-matched
     control, per workload and budget b < 1, on each setting's chosen trial."""
     out: List[Effect] = []
-    for key, wl in chosen.groupby(list(table_key), dropna=False, sort=True):
+    for key, wl, ref, setting, b, runs in _budgeted(chosen, table_key):
+        if setting == FULL or setting.endswith(CONTROL_SUFFIX):
+            continue
+        ctrl_rand = wl[(wl["setting"] == setting + CONTROL_SUFFIX) & (wl["b"] == b)]
+        control = wl[(wl["setting"] == FULL) & (wl["b"] == b)]
+        if ctrl_rand.empty:
+            continue
+        sel, rnd, ctl = _per_seed(runs), _per_seed(ctrl_rand), _per_seed(control)
+        pairs = {"selection": (sel, rnd), "plan": (rnd, ctl), "total": (sel, ctl)}
+        for kind in EFFECTS:
+            a, c = pairs[kind]
+            out.append(Effect(key, setting, float(b), kind, stats.verdict(_pct_diffs(a, c, ref), margin)))
+    return out
+
+
+def _budgeted(frame: pd.DataFrame, table_key: Sequence[str]):
+    """Per workload with a full@1 run and per setting at a budget b < 1: (workload key, the
+    workload's runs, full@1's test MAE per seed, setting, b, the setting's runs)."""
+    for key, wl in frame.groupby(list(table_key), dropna=False, sort=True):
         key = key if isinstance(key, tuple) else (key,)
         ref = _per_seed(wl[(wl["setting"] == FULL) & (wl["b"] >= 1.0)])
         if not ref:
             continue
         for (setting, b), runs in wl.groupby(["setting", "b"], sort=True):
-            if b >= 1.0 or setting == FULL or setting.endswith(CONTROL_SUFFIX):
-                continue
-            ctrl_rand = wl[(wl["setting"] == setting + CONTROL_SUFFIX) & (wl["b"] == b)]
-            control = wl[(wl["setting"] == FULL) & (wl["b"] == b)]
-            if ctrl_rand.empty:
-                continue
-            sel, rnd, ctl = _per_seed(runs), _per_seed(ctrl_rand), _per_seed(control)
-            pairs = {"selection": (sel, rnd), "plan": (rnd, ctl), "total": (sel, ctl)}
-            for kind in EFFECTS:
-                a, c = pairs[kind]
-                out.append(Effect(key, setting, float(b), kind, stats.verdict(_pct_diffs(a, c, ref), margin)))
+            if b < 1.0:
+                yield key, wl, ref, setting, b, runs
+
+
+def parent_of(setting: str, settings) -> Optional[str]:
+    """The setting ``setting`` varies: the longest other label P among ``settings`` with
+    ``setting`` = ``P-...`` (neither ``full`` nor a ``~random`` control), else None;
+    e.g. ``stprune-b-pool-unbiased`` -> ``stprune-b-pool`` when both ran, else ``stprune-b``."""
+    if setting == FULL or setting.endswith(CONTROL_SUFFIX):
+        return None
+    cands = [p for p in settings if p not in (setting, FULL) and not p.endswith(CONTROL_SUFFIX)
+             and setting.startswith(p + "-")]
+    return max(cands, key=len) if cands else None
+
+
+def variant_effects(frame: pd.DataFrame, table_key: Sequence[str],
+                    margin: float = stats.DEFAULT_MARGIN_PCT) -> List[Effect]:
+    """Every variant V of a setting P (``parent_of``) at the same workload and budget b < 1,
+    on the untuned runs (lr x 1: variants such as ablations run no tuning trials), paired by
+    seed in % of full@1's test MAE::
+
+        variant_s = 100 (MAE_V,s - MAE_P,s) / MAE_full@1,s
+
+    (kind ``variant``; ``Effect.selector`` is V, ``Effect.against`` P)."""
+    out: List[Effect] = []
+    for key, wl, ref, setting, b, runs in _budgeted(frame[frame["trial"] == ""], table_key):
+        at_b = wl[wl["b"] == b]
+        parent = parent_of(setting, set(at_b["setting"]))
+        if parent is None:
+            continue
+        diffs = _pct_diffs(_per_seed(runs), _per_seed(at_b[at_b["setting"] == parent]), ref)
+        out.append(Effect(key, setting, float(b), "variant", stats.verdict(diffs, margin), against=parent))
     return out
 
 
@@ -274,16 +316,36 @@ def all_trials(data) -> pd.DataFrame:
     return data.finished
 
 
-def _effect_rows(effects: List[Effect], key: tuple, level: float) -> List[str]:
-    """The selection / plan / total rows of one workload (each cell: stats.fmt_verdict)."""
+def trial_counts(trials: pd.DataFrame, table_key: Sequence[str]) -> Dict[tuple, int]:
+    """How many tuning trials each setting ran: (workload key..., setting, b) -> count."""
+    keys = list(table_key) + ["setting", "b"]
+    counts = trials.groupby(keys, dropna=False)["trial"].nunique()
+    return {(k if isinstance(k, tuple) else (k,)): int(v) for k, v in counts.items()}
+
+
+def _trials_cell(counts: Dict[tuple, int], key: tuple, sel: str, b: float) -> str:
+    """``3 / 3 / 3``: the trials of the selector / its plan-matched random / the control;
+    ``1 / 1 / 3 unequal`` when they differ (that effect then measures tuning too)."""
+    n = [counts.get(key + (s, b), 0) for s in (sel, sel + CONTROL_SUFFIX, FULL)]
+    return " / ".join(str(x) for x in n) + ("" if len(set(n)) == 1 else " unequal")
+
+
+def _effect_rows(effects: List[Effect], key: tuple, level: float,
+                 counts: Optional[Dict[tuple, int]] = None) -> List[str]:
+    """The selection / plan / total rows of one workload (each cell: stats.fmt_verdict);
+    with ``counts`` (trial_counts) a ``trials`` column (``_trials_cell``)."""
     mine = [e for e in effects if e.key == key]
     if not mine:
         return []
-    lines = ["| selector | budget | selection | plan | total |", "|---|---|---|---|---|"]
+    extra = " trials |" if counts is not None else ""
+    lines = ["| selector | budget | selection | plan | total |" + extra,
+             "|---|---|---|---|---|" + ("---|" if extra else "")]
     by = {(e.selector, e.budget, e.kind): e for e in mine}
     for sel, b in dict.fromkeys((e.selector, e.budget) for e in mine):
         cells = [stats.fmt_verdict(by[(sel, b, kind)].verdict, by[(sel, b, kind)].p_adj, level)
                  for kind in EFFECTS]
+        if counts is not None:
+            cells.append(_trials_cell(counts, key, sel, b))
         lines.append(f"| {sel} | {_bt(b)} | " + " | ".join(cells) + " |")
     return lines + [""]
 
@@ -301,6 +363,25 @@ def effects_of(data) -> Tuple[List[Effect], List[Effect]]:
     return chosen, untuned
 
 
+def variants_of(data) -> List[Effect]:
+    """variant_effects of the report's runs, adjusted over their own family."""
+    margin, adjust, _ = _rules(data)
+    frame = settings_frame(all_trials(data), data.table_key)
+    return adjusted(variant_effects(frame, data.table_key, margin), adjust)
+
+
+def _variant_rows(effects: List[Effect], key: tuple, level: float) -> List[str]:
+    """The rows of the variants table of one workload."""
+    mine = [e for e in effects if e.key == key]
+    if not mine:
+        return []
+    lines = ["| variant | against | budget | variant - against |", "|---|---|---|---|"]
+    for e in mine:
+        lines.append(f"| {e.selector} | {e.against} | {_bt(e.budget)} | "
+                     f"{stats.fmt_verdict(e.verdict, e.p_adj, level)} |")
+    return lines + [""]
+
+
 def render_attribution_md(data) -> str:
     """attribution.md: tuning-trial selection, then the decomposition per workload (on the
     chosen trials; with tuning trials also on the untuned runs, lr x 1)."""
@@ -308,10 +389,12 @@ def render_attribution_md(data) -> str:
     trials = trial_table(frame, data.table_key)
     chosen = chosen_runs(frame, trials, data.table_key)
     effects, untuned = effects_of(data)
+    variants = variants_of(data)
     speed = _speedups(chosen, data.table_key)
     margin, adjust, level = _rules(data)
     m = sum(math.isfinite(e.p_adj) for e in effects)
     m_untuned = sum(math.isfinite(e.p_adj) for e in untuned)
+    m_var = sum(math.isfinite(e.p_adj) for e in variants)
     from stbench.benchmarks.report import ADJUST_NAMES   # report imports this module
     adj_name = ADJUST_NAMES.get(adjust, adjust)
     lines = ["# Attribution: selection, plan and tuning", "",
@@ -325,10 +408,22 @@ def render_attribution_md(data) -> str:
              "selector vs the control. Pass x / Steps x: full@1's sample passes / optimizer "
              f"steps over the setting's. Adjusted p: {adj_name} over the {m} effects of the "
              "selection / plan / total tables"
-             + (f" (the untuned tables: over their own {m_untuned})" if untuned else "")
+             + (" (" + "; ".join(([f"the untuned tables: over their own {m_untuned}"] if untuned else [])
+                                 + ([f"the variants tables: over their own {m_var}"] if variants else [])) + ")"
+                if untuned or variants else "")
              + "; a better / worse marked n.s. does not survive it.", ""]
+    if variants:
+        lines += ["Variants: a setting labelled `P-...` against the setting P it varies (the longest "
+                  "such label that ran at the same budget; an ablation or a weight mode against the "
+                  "method), both at lr x 1, paired by seed in % of full@1's test MAE.", ""]
     keys = setting_key(data.table_key)
     n_trials = trials.groupby(keys, dropna=False)["trial"].nunique().max() if len(trials) else 0
+    counts = trial_counts(trials, data.table_key) if n_trials > 1 else None
+    if counts is not None:
+        lines += ["Trials: the tuning trials run for the selector / its plan-matched random / "
+                  "the control. Where they are unequal the tuned effect also measures the "
+                  "tuning (a setting with more trials can only gain on validation); read the "
+                  "untuned table for those rows.", ""]
     for key, wl in trials.groupby(list(data.table_key), dropna=False, sort=True):
         key = key if isinstance(key, tuple) else (key,)
         lines += [f"## {_title(data.table_key, key)}", ""]
@@ -349,12 +444,15 @@ def render_attribution_md(data) -> str:
             lines.append(f"| {r['setting']} | {_bt(r['b'])} | {r['trial'] or 'lrx1'} | {r['test']:.4f} | "
                          f"{_fx(px)} | {_fx(sx)} |")
         lines.append("")
-        rows = _effect_rows(effects, key, level)
+        rows = _effect_rows(effects, key, level, counts)
         if rows:
             lines += ["### Selection / plan / total", ""] + rows
         rows = _effect_rows(untuned, key, level)
         if rows and n_trials > 1:
             lines += ["### Selection / plan / total, untuned (every setting at lr x 1)", ""] + rows
+        rows = _variant_rows(variants, key, level)
+        if rows:
+            lines += ["### Variants against their parent (lr x 1)", ""] + rows
     return "\n".join(lines).rstrip() + "\n"
 
 

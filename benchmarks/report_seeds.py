@@ -35,7 +35,8 @@ def render_seeds_section(data: ReportData) -> List[str]:
     if not rec:
         return []
     lines = ["## Seeds per cell (run --until-resolved)", "",
-             f"Seeds were added to the cells whose decisive comparisons (against full@1 and against the control) "
+             f"Seeds were added to the cells whose decisive comparisons (against full@1, against the control and, "
+             f"for a selector with a plan-matched random control, against that control) "
              f"were not resolved after the first seeds, one seed per round, until every such comparison's "
              f"interval had a half-width <= delta / 2 = {rec['margin'] / 2:g} % (precision) or the cell had "
              f"{rec['max_seeds']} seeds (the cap); never on the sign or significance of the result. Rounds: "

@@ -2,13 +2,15 @@
 stop by precision, never by significance.
 
 After the suite's own seeds have run, every cell of a budget table (a strategy at a budget,
-the full-data control included) has up to two *decisive* comparisons, the paired dMAE
-against full@1 and, for a pruning strategy, against the control at its budget, each with a
-verdict at margin delta (benchmarks/stats.py). A cell is *selected* once, after the first
+the full-data control included) has up to three *decisive* comparisons, the paired dMAE
+against full@1, for a pruning strategy against the control at its budget, and for a selector X
+with a plan-matched random control ``X~random`` (pruning/matched.py) its selection effect X -
+``X~random`` (benchmarks/report_attribution.py), each with a verdict at margin delta
+(benchmarks/stats.py). A cell is *selected* once, after the first
 seeds, when one of them is not resolved or underpowered (the verdict of the interval alone,
 before the report's multiplicity adjustment, which depends on every other cell). Then, round after round, every
-selected cell that is not yet done gets one more seed (and full@1 and the control get the
-same seed, so the comparison stays paired) until::
+selected cell that is not yet done gets one more seed (and full@1, the control and, for a
+selector, ``X~random`` get the same seed, so the comparisons stay paired) until::
 
     precision:  every decisive interval has half-width <= delta / 2, or
     cap:        the cell has max_seeds seeds.
@@ -31,6 +33,7 @@ from typing import Dict, List, Optional, Tuple
 from stbench.benchmarks import stats
 from stbench.benchmarks.config import ConfigError, RunSpec, load_suite, matches, parse_only, workload_signature
 from stbench.benchmarks.report import FULL_LABEL, VerdictRules, build_report_data
+from stbench.benchmarks.report_attribution import CONTROL_SUFFIX, effects_of
 from stbench.benchmarks.report_budget import BudgetTable, Cell, budget_tables, budget_text
 from stbench.benchmarks.report_seeds import RECORD
 from stbench.benchmarks.store import ResultsStore, atomic_write_text
@@ -39,16 +42,27 @@ from stbench.benchmarks.store import ResultsStore, atomic_write_text
 CellId = Tuple[tuple, str, float]
 
 
-def decisive(table: BudgetTable, name: str, b: float) -> List[stats.Verdict]:
+def decisive(table: BudgetTable, name: str, b: float,
+             selection: Optional[stats.Verdict] = None) -> List[stats.Verdict]:
     """The verdicts a cell is judged on: against full@1 and, for a pruning strategy with a
-    control at b, against the control (none for full@1 itself)."""
+    control at b, against the control (none for full@1 itself); ``selection``: the cell's
+    selection effect against its plan-matched random control, when it has one."""
     cell: Cell = dict(table.rows)[name][b]
     if name == FULL_LABEL and b == 1.0:
         return []
     out = [cell.v_ref] if cell.v_ref is not None else []
     if name != FULL_LABEL and cell.v_ctrl is not None and cell.v_ctrl.interval.n:
         out.append(cell.v_ctrl)
+    if selection is not None and selection.interval.n:
+        out.append(selection)
     return out
+
+
+def selection_verdicts(data) -> Dict[CellId, stats.Verdict]:
+    """Per selector cell with a plan-matched random control: its selection verdict
+    (report_attribution.effects_of, each setting's chosen trial)."""
+    chosen, _ = effects_of(data)
+    return {(e.key, e.selector, round(float(e.budget), 6)): e.verdict for e in chosen if e.kind == "selection"}
 
 
 def unresolved(verdicts: List[stats.Verdict]) -> bool:
@@ -68,9 +82,13 @@ def cells_of(tables: Dict[tuple, BudgetTable]) -> Dict[CellId, Cell]:
             for b, cell in sorted(cells.items(), reverse=True) if not cell.missed}
 
 
-def select(tables: Dict[tuple, BudgetTable]) -> List[CellId]:
-    """The cells whose decisive comparisons are not all resolved (round 0's decision)."""
-    return [cid for cid in cells_of(tables) if unresolved(decisive(tables[cid[0]], cid[1], cid[2]))]
+def select(tables: Dict[tuple, BudgetTable],
+           selection: Optional[Dict[CellId, stats.Verdict]] = None) -> List[CellId]:
+    """The cells whose decisive comparisons are not all resolved (round 0's decision);
+    ``selection``: selection_verdicts."""
+    sel = selection or {}
+    return [cid for cid in cells_of(tables)
+            if unresolved(decisive(tables[cid[0]], cid[1], cid[2], sel.get(cid)))]
 
 
 @dataclass
@@ -81,11 +99,13 @@ class Plan:
     stopped: Dict[CellId, str] = field(default_factory=dict)
 
 
-def plan_round(tables: Dict[tuple, BudgetTable], selected: List[CellId], margin: float, max_seeds: int) -> Plan:
+def plan_round(tables: Dict[tuple, BudgetTable], selected: List[CellId], margin: float, max_seeds: int,
+               selection: Optional[Dict[CellId, stats.Verdict]] = None) -> Plan:
     """Per selected cell: stop on precision or the cap, else grow by one seed."""
     plan = Plan()
+    sel = selection or {}
     for cid in selected:
-        vs = decisive(tables[cid[0]], cid[1], cid[2])
+        vs = decisive(tables[cid[0]], cid[1], cid[2], sel.get(cid))
         widths = [stats.half_width(v.interval) for v in vs]
         n = dict(tables[cid[0]].rows)[cid[1]][cid[2]].n
         if precise(vs, margin):
@@ -138,14 +158,15 @@ def run_until_resolved(path, margin: Optional[float] = None, max_seeds: int = 10
     out = Path(first["out"])
     filt = {k: v for k, v in parse_only(only).items() if k != "seed"}
     store = ResultsStore(out)
-    tables = budget_tables(build_report_data(out, rules))
-    selected = select(tables)
+    data = build_report_data(out, rules)
+    tables, sel_v = budget_tables(data), selection_verdicts(data)
+    selected = select(tables, sel_v)
     start_seeds = {cid: cell.n for cid, cell in cells_of(tables).items()}
     stopped: Dict[CellId, str] = {}
     rounds = 0
     spec_cache: Dict[int, List[RunSpec]] = {}
     while True:
-        plan = plan_round(tables, [c for c in selected if c not in stopped], rules.margin_pct, max_seeds)
+        plan = plan_round(tables, [c for c in selected if c not in stopped], rules.margin_pct, max_seeds, sel_v)
         stopped.update(plan.stopped)
         if not plan.grow:
             break
@@ -160,6 +181,8 @@ def run_until_resolved(path, margin: Optional[float] = None, max_seeds: int = 10
             if seed not in spec_cache:
                 spec_cache[seed] = _specs_for(path, seed, profile, data_root, filt)
             want = {(key, name, b), (key, FULL_LABEL, 1.0), (key, FULL_LABEL, b)}
+            if (key, name, b) in sel_v:                 # keep the selection effect paired
+                want.add((key, name + CONTROL_SUFFIX, b))
             for spec in spec_cache[seed]:
                 if _spec_cell(spec, list(tables)) in want:
                     todo[spec.hash] = spec
@@ -169,7 +192,8 @@ def run_until_resolved(path, margin: Optional[float] = None, max_seeds: int = 10
             if status == "failed":
                 say(f"  failed   {spec.run_id}")
         store.write_results_csv()
-        tables = budget_tables(build_report_data(out, rules))
+        data = build_report_data(out, rules)
+        tables, sel_v = budget_tables(data), selection_verdicts(data)
         seeds_after = _finished_seeds(out)
         for cid, seed in tried.items():  # no progress (failed run, cell not in the grid): stop, say why
             if seed not in seeds_after.get(cid, []):

@@ -125,3 +125,44 @@ def test_effects_carry_adjusted_p_and_the_untuned_table_beside_the_tuned_one():
     text = ra.render_attribution_md(data)
     assert "### Selection / plan / total, untuned (every setting at lr x 1)" in text
     assert "Holm over the 3 effects" in text and "adj. p" in text
+
+
+def test_the_tuned_table_says_where_tuning_was_unequal():
+    """With tuning trials every tuned effect row names the trials of selector / random /
+    control and marks them unequal where they differ (that row then measures tuning too)."""
+    equal = SimpleNamespace(finished=grid(), table_key=KEY)
+    row = next(l for l in ra.render_attribution_md(equal).split("### Selection / plan / total, untuned")[0]
+               .splitlines() if l.startswith("| stprune-b | 0.25 (4x) | ") and "adj. p" in l)
+    assert row.endswith("| 2 / 2 / 2 |")
+    lopsided = grid()
+    lopsided = lopsided[lopsided["strategy"] != "stprune-b~random@lrx2"]   # the random ran one trial
+    text = ra.render_attribution_md(SimpleNamespace(finished=lopsided, table_key=KEY))
+    tuned = text.split("### Selection / plan / total, untuned")[0]
+    row = next(l for l in tuned.splitlines() if l.startswith("| stprune-b | 0.25 (4x) | ") and "adj. p" in l)
+    assert row.endswith("| 2 / 1 / 2 unequal |")
+    assert "| trials |" in tuned and "Trials: the tuning trials run" in text
+    plain = grid()
+    plain = plain[~plain["strategy"].str.contains("@")]                     # no trials: no column
+    text = ra.render_attribution_md(SimpleNamespace(finished=plain, table_key=KEY))
+    assert "| trials |" not in text and "Trials:" not in text
+
+
+def test_variants_are_compared_with_the_setting_they_vary_at_lr_x1():
+    """``P-...`` against P (the longest such label at the same budget), on the untuned runs,
+    paired by seed in % of full@1, with a Holm p over the variants' own family."""
+    assert ra.parent_of("stprune-b-pool-unbiased", {"stprune-b", "stprune-b-pool", "full"}) == "stprune-b-pool"
+    assert ra.parent_of("stprune-b-pool-unbiased", {"stprune-b", "full"}) == "stprune-b"
+    assert ra.parent_of("stprune-b~random", {"stprune-b"}) is None and ra.parent_of("full", {"full"}) is None
+    assert ra.parent_of("rs2", {"random", "rs2"}) is None
+    rows = [(lab, 0.25, s, 1.0, mae + 0.01 * s, 25, 250) for s in range(3)
+            for lab, mae in (("stprune-b", 3.0), ("stprune-b-no-loss", 3.3), ("stprune-b@lrx2", 2.0))]
+    rows += [("full", None, s, 1.0, 2.5, 100, 1000) for s in range(3)]
+    data = SimpleNamespace(finished=runs(rows), table_key=KEY,
+                           rules=SimpleNamespace(margin_pct=1.0, adjust="holm", level=0.95))
+    (e,) = ra.variants_of(data)
+    assert (e.selector, e.against, e.kind) == ("stprune-b-no-loss", "stprune-b", "variant")
+    # lr x 1 runs only (the lrx2 trial of the parent is not the comparison): +0.3 / 2.5 = +12 %
+    assert e.verdict.interval.mean == pytest.approx(12.0) and e.verdict.word == stats.WORSE
+    text = ra.render_attribution_md(data)
+    assert "### Variants against their parent (lr x 1)" in text
+    assert "| stprune-b-no-loss | stprune-b | 0.25 (4x) | +12.00" in text

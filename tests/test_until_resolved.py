@@ -111,3 +111,50 @@ def test_a_bad_report_block_fails_before_the_first_run(tmp_path):
     with pytest.raises(ConfigError, match=r"bad.yaml.report: unknown key\(s\) \['margn'\]; valid keys: margin, adjust"):
         run_suite(suite, out=tmp_path / "out", quiet=True)
     assert not (tmp_path / "out" / "runs").exists()
+
+
+def test_a_selectors_selection_effect_is_decisive_too():
+    """A selector whose comparisons with full@1 and the control are resolved is still selected
+    when its selection effect (against its plan-matched random control) is not, and the
+    stopping rule counts that interval's width as well."""
+    tables = _tables()
+    a = (KEY, "a", 0.5)
+    assert a not in select(tables)
+    wide = {a: _v(-1.5, 0.7)}                       # not resolved at a margin of 1
+    assert a in select(tables, wide)
+    assert plan_round(tables, [a], MARGIN, max_seeds=10, selection=wide).grow == [a]
+    narrow = {a: _v(-0.2, 0.2)}
+    assert plan_round(tables, [a], MARGIN, max_seeds=10, selection=narrow).stopped[a].startswith("precision")
+
+
+PAIRED = """\
+name: urp
+profile: smoke
+datasets: [SYNTHETIC]
+models: [stid]
+dataset: {max_steps: 300}
+train: {epochs: 2, batch_size: 64}
+strategies:
+  - {name: full, budgets: [1, 0.5]}
+  - {label: stprune-b, name: stprune, params: {budgeted: true}}
+  - {label: stprune-b~random, name: stprune, params: {budgeted: true, selection: random}}
+budgets: [0.5]
+seeds: [0, 1, 2]
+"""
+
+
+def test_a_selector_that_gets_a_seed_brings_its_plan_matched_random_along(tmp_path, monkeypatch):
+    """Only the selector is selected (select narrowed by hand): its plan-matched random
+    control, full@1 and the control still get its new seed, so the selection effect stays
+    paired."""
+    from stbench.benchmarks import until_resolved as ur
+    suite = tmp_path / "urp.yaml"
+    suite.write_text(PAIRED)
+    real = ur.select
+    monkeypatch.setattr(ur, "select", lambda tables, sel=None: [c for c in real(tables, sel) if c[1] == "stprune-b"])
+    out = tmp_path / "out"
+    res = run_until_resolved(suite, margin=1e-6, max_seeds=4, out=out, quiet=True, report=False)
+    assert res["rounds"] == 1 and [c[1] for c in res["selected"]] == ["stprune-b"]
+    got = _seeds(out)
+    assert got[("stprune-b", 0.5)] == got[("stprune-b~random", 0.5)] == {0, 1, 2, 3}
+    assert got[("full", 0.5)] == got[("full", 1.0)] == {0, 1, 2, 3}
