@@ -19,7 +19,11 @@ The rule looks at the width of the intervals, never at their position: whether a
 goes on does not depend on the sign of its effect or on its p-value, so the verdicts keep
 their error rates. A rule that stopped as soon as an interval excluded 0 (p < 0.05) would
 test again and again and report the first success: its false-positive rate grows with the
-number of looks. The record goes to ``DIR/until_resolved.json`` and into
+number of looks. With tuning trials a cell is a setting shown at its trial chosen on
+validation (report_attribution.tuned_runs): every trial of the cell and of its comparators
+gets the new seed (the ``--only`` filter must let the trials through, e.g.
+``--only dataset=LOS-LOOP`` rather than one experiment), so the choice keeps being made on
+the same seeds. The record goes to ``DIR/until_resolved.json`` and into
 budget_summary.md ("Seeds per cell"). Runs go one after another in this process.
 """
 from __future__ import annotations
@@ -33,7 +37,7 @@ from typing import Dict, List, Optional, Tuple
 from stbench.benchmarks import stats
 from stbench.benchmarks.config import ConfigError, RunSpec, load_suite, matches, parse_only, workload_signature
 from stbench.benchmarks.report import FULL_LABEL, VerdictRules, build_report_data
-from stbench.benchmarks.report_attribution import CONTROL_SUFFIX, effects_of
+from stbench.benchmarks.report_attribution import CONTROL_SUFFIX, effects_of, split_label
 from stbench.benchmarks.report_budget import BudgetTable, Cell, budget_tables, budget_text
 from stbench.benchmarks.report_seeds import RECORD
 from stbench.benchmarks.store import ResultsStore, atomic_write_text
@@ -121,7 +125,7 @@ def _spec_cell(spec: RunSpec, keys: List[tuple]) -> Optional[CellId]:
     """The budget-table cell a spec belongs to (None for a ratio run)."""
     c = spec.config
     budget = c["strategy"].get("budget")
-    label = c["strategy"]["label"]
+    label = split_label(c["strategy"]["label"])[0]     # every tuning trial of a setting grows with it
     if budget is None and label != FULL_LABEL:
         return None
     b = 1.0 if budget is None else round(float(budget), 6)

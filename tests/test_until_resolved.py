@@ -158,3 +158,24 @@ def test_a_selector_that_gets_a_seed_brings_its_plan_matched_random_along(tmp_pa
     got = _seeds(out)
     assert got[("stprune-b", 0.5)] == got[("stprune-b~random", 0.5)] == {0, 1, 2, 3}
     assert got[("full", 0.5)] == got[("full", 1.0)] == {0, 1, 2, 3}
+
+
+def test_every_tuning_trial_of_a_grown_cell_gets_the_seed(tmp_path, monkeypatch):
+    """With tuning trials a cell is a setting at its trial chosen on validation: the new seed
+    goes to every trial of the cell and of its comparators, so the choice stays on equal seeds."""
+    import pandas as pd
+    from stbench.benchmarks import until_resolved as ur
+    suite = tmp_path / "urt.yaml"
+    suite.write_text(PAIRED.replace("seeds: [0, 1, 2]\n", "seeds: [0, 1, 2]\ntuning: {lr_mult: [0.5, 1]}\n"))
+    real = ur.select
+    monkeypatch.setattr(ur, "select", lambda tables, sel=None: [c for c in real(tables, sel) if c[1] == "stprune-b"])
+    out = tmp_path / "out"
+    run_until_resolved(suite, margin=1e-6, max_seeds=4, out=out, quiet=True, report=False)
+    done = pd.read_csv(out / "results.csv")
+    done = done[done["status"] == "finished"]
+    seeds = {(r.strategy, r.budget if r.budget == r.budget else 1.0): set() for r in done.itertuples()}
+    for r in done.itertuples():
+        seeds[(r.strategy, r.budget if r.budget == r.budget else 1.0)].add(int(r.seed))
+    assert len(seeds) == 8                       # 4 settings x 2 trials
+    for cell, got in seeds.items():
+        assert got == {0, 1, 2, 3}, cell
