@@ -350,11 +350,17 @@ def _effect_rows(effects: List[Effect], key: tuple, level: float,
     return lines + [""]
 
 
-def effects_of(data) -> Tuple[List[Effect], List[Effect]]:
+def _frame(data, frame: Optional[pd.DataFrame]) -> pd.DataFrame:
+    """``frame`` when the caller already built it, else settings_frame(all_trials(data))."""
+    return settings_frame(all_trials(data), data.table_key) if frame is None else frame
+
+
+def effects_of(data, frame: Optional[pd.DataFrame] = None) -> Tuple[List[Effect], List[Effect]]:
     """(effects on each setting's chosen trial, effects on the untuned trial lr x 1), each
-    adjusted over its own family; the second is [] without tuning trials."""
+    adjusted over its own family; the second is [] without tuning trials. ``frame``: the
+    settings_frame of ``data`` when the caller has it (results.csv is then not read again)."""
     margin, adjust, _ = _rules(data)
-    frame = settings_frame(all_trials(data), data.table_key)
+    frame = _frame(data, frame)
     trials = trial_table(frame, data.table_key)
     chosen = adjusted(decompose(chosen_runs(frame, trials, data.table_key), data.table_key, margin), adjust)
     untuned: List[Effect] = []
@@ -363,10 +369,11 @@ def effects_of(data) -> Tuple[List[Effect], List[Effect]]:
     return chosen, untuned
 
 
-def variants_of(data) -> List[Effect]:
-    """variant_effects of the report's runs, adjusted over their own family."""
+def variants_of(data, frame: Optional[pd.DataFrame] = None) -> List[Effect]:
+    """variant_effects of the report's runs, adjusted over their own family (``frame``: as
+    in effects_of)."""
     margin, adjust, _ = _rules(data)
-    frame = settings_frame(all_trials(data), data.table_key)
+    frame = _frame(data, frame)
     return adjusted(variant_effects(frame, data.table_key, margin), adjust)
 
 
@@ -388,8 +395,8 @@ def render_attribution_md(data) -> str:
     frame = settings_frame(all_trials(data), data.table_key)
     trials = trial_table(frame, data.table_key)
     chosen = chosen_runs(frame, trials, data.table_key)
-    effects, untuned = effects_of(data)
-    variants = variants_of(data)
+    effects, untuned = effects_of(data, frame)
+    variants = variants_of(data, frame)
     speed = _speedups(chosen, data.table_key)
     margin, adjust, level = _rules(data)
     m = sum(math.isfinite(e.p_adj) for e in effects)
@@ -473,7 +480,7 @@ def write_figures(data, fig_dir) -> List[Path]:
     frame = settings_frame(runs, data.table_key)
     if not applies(frame):
         return []
-    effects, _ = effects_of(data)
+    effects, _ = effects_of(data, frame)
     if not effects:
         return []
     margin, _, _ = _rules(data)

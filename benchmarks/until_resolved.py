@@ -176,7 +176,7 @@ def run_until_resolved(path, margin: Optional[float] = None, max_seeds: int = 10
             break
         rounds += 1
         todo: Dict[str, RunSpec] = {}
-        seeds_now = _finished_seeds(out)
+        seeds_now = _finished_seeds(data)
         tried: Dict[CellId, int] = {}
         for key, name, b in plan.grow:
             have = set(seeds_now.get((key, name, b), []))
@@ -198,11 +198,11 @@ def run_until_resolved(path, margin: Optional[float] = None, max_seeds: int = 10
         store.write_results_csv()
         data = build_report_data(out, rules)
         tables, sel_v = budget_tables(data), selection_verdicts(data)
-        seeds_after = _finished_seeds(out)
+        seeds_after = _finished_seeds(data)
         for cid, seed in tried.items():  # no progress (failed run, cell not in the grid): stop, say why
             if seed not in seeds_after.get(cid, []):
                 stopped[cid] = f"seed {seed} did not finish (failed, or the cell is not in the grid at that seed)"
-    record = _record(out, tables, selected, stopped, start_seeds, rules.margin_pct, max_seeds, rounds)
+    record = _record(data, tables, selected, stopped, start_seeds, rules.margin_pct, max_seeds, rounds)
     atomic_write_text(out / RECORD, json.dumps(record, indent=2, sort_keys=True) + "\n")
     say(f"until resolved: {len(selected)} cell(s) selected, {rounds} round(s); record: {out / RECORD}")
     result = {**first, "rounds": rounds, "selected": selected, "stopped": stopped}
@@ -212,9 +212,8 @@ def run_until_resolved(path, margin: Optional[float] = None, max_seeds: int = 10
     return result
 
 
-def _finished_seeds(out: Path) -> Dict[CellId, List[int]]:
-    """Per budget-table cell: its finished seeds, sorted."""
-    data = build_report_data(out)
+def _finished_seeds(data) -> Dict[CellId, List[int]]:
+    """Per budget-table cell of the report data ``data``: its finished seeds, sorted."""
     keys = data.table_keys()
     seeds: Dict[CellId, List[int]] = {}
     for _, r in data.finished.iterrows():
@@ -229,9 +228,8 @@ def _finished_seeds(out: Path) -> Dict[CellId, List[int]]:
     return {k: sorted(v) for k, v in seeds.items()}
 
 
-def _record(out: Path, tables, selected, stopped, start_seeds, margin: float, max_seeds: int, rounds: int) -> dict:
-    data = build_report_data(out)
-    seeds = _finished_seeds(out)
+def _record(data, tables, selected, stopped, start_seeds, margin: float, max_seeds: int, rounds: int) -> dict:
+    seeds = _finished_seeds(data)
     cells = []
     for cid in cells_of(tables):
         key, name, b = cid
