@@ -434,7 +434,7 @@ def render_attribution_md(data) -> str:
     for key, wl in trials.groupby(list(data.table_key), dropna=False, sort=True):
         key = key if isinstance(key, tuple) else (key,)
         lines += [f"## {_title(data.table_key, key)}", ""]
-        if n_trials > 1:
+        if wl.groupby(keys, dropna=False)["trial"].nunique().max() > 1:  # this workload tuned
             lines += ["### Tuning trials (chosen on validation, reported on test)", "",
                       "| setting | budget | trial | seeds | val MAE | test MAE | chosen |",
                       "|---|---|---|---:|---:|---:|---|"]

@@ -147,6 +147,19 @@ def test_the_tuned_table_says_where_tuning_was_unequal():
     assert "| trials |" not in text and "Trials:" not in text
 
 
+def test_the_trial_table_is_shown_only_for_a_workload_that_ran_trials():
+    """A report with one tuned workload and one without trials: the untuned workload gets
+    no "Tuning trials" table (each of its settings ran lr x 1 only)."""
+    tuned = grid()
+    plain = grid()
+    plain = plain[~plain["strategy"].str.contains("@")].assign(dataset="OTHER")
+    text = ra.render_attribution_md(SimpleNamespace(finished=pd.concat([tuned, plain]), table_key=KEY))
+    other = text.split("## OTHER")[1].split("\n## ")[0]
+    synthetic = text.split("## SYNTHETIC")[1].split("\n## ")[0]
+    assert "### Tuning trials" in synthetic and "### Tuning trials" not in other
+    assert "### Chosen settings" in other
+
+
 def test_variants_are_compared_with_the_setting_they_vary_at_lr_x1():
     """``P-...`` against P (the longest such label at the same budget), on the untuned runs,
     paired by seed in % of full@1, with a Holm p over the variants' own family."""
