@@ -40,8 +40,11 @@ def render_seeds_section(data: ReportData) -> List[str]:
              f"were not resolved after the first seeds, one seed per round, until every such comparison's "
              f"interval had a half-width <= delta / 2 = {rec['margin'] / 2:g} % (precision) or the cell had "
              f"{rec['max_seeds']} seeds (the cap); never on the sign or significance of the result. Rounds: "
-             f"{rec['rounds']}.", ""]
-    body = [[escape_md(c["workload"]), escape_md(c["strategy"]), c["budget"], str(len(c["seeds"])),
+             f"{rec['rounds']}." + ("" if rec.get("done", True) else
+                                     " The last run stopped before its end (interrupted, or still going): "
+                                     "this is the record after its last finished round; cells marked "
+                                     "'going on' get more seeds when it is run again."), ""]
+    body = [[escape_md(c.get("table", c["workload"])), escape_md(c["strategy"]), c["budget"], str(len(c["seeds"])),
              " ".join(str(s) for s in c["seeds"]), escape_md(c["stopped"])] for c in rec["cells"]]
-    return lines + _md_table(["Workload", "Strategy", "Budget", "Seeds", "Seed ids", "Stopped"],
+    return lines + _md_table(["Table", "Strategy", "Budget", "Seeds", "Seed ids", "Stopped"],
                              ["---", "---", "---:", "---:", "---", "---"], body)

@@ -21,10 +21,18 @@ their error rates. A rule that stopped as soon as an interval excluded 0 (p < 0.
 test again and again and report the first success: its false-positive rate grows with the
 number of looks. With tuning trials a cell is a setting shown at its trial chosen on
 validation (report_attribution.tuned_runs): every trial of the cell and of its comparators
-gets the new seed (the ``--only`` filter must let the trials through, e.g.
-``--only dataset=LOS-LOOP`` rather than one experiment), so the choice keeps being made on
-the same seeds. The record goes to ``DIR/until_resolved.json`` and into
-budget_summary.md ("Seeds per cell"). Runs go one after another in this process.
+gets the new seed, so the choice keeps being made on the same seeds.
+
+``--only`` sets the *scope*: only cells the filter admits are selected and grown; their
+comparators and trials come from the whole suite whatever the filter (a cell of
+``experiment=main`` whose tuned setting has trials in another experiment brings them along).
+The record, ``DIR/until_resolved.json``, keeps every cell ever in scope with the seeds it
+had when it was selected or not; it is written after the selection and after every round, and
+a later run (the same scope after an interruption, or another scope: one data set after
+another) reads it: a cell decided before keeps that decision (a cell is selected once, after
+its first seeds, never again on grown seeds), and cells outside the new scope keep their
+entries. It goes into budget_summary.md ("Seeds per cell"). Runs go one after another in
+this process.
 """
 from __future__ import annotations
 
@@ -39,7 +47,7 @@ from stbench.benchmarks.config import ConfigError, RunSpec, load_suite, matches,
 from stbench.benchmarks.report import FULL_LABEL, VerdictRules, build_report_data
 from stbench.benchmarks.report_attribution import CONTROL_SUFFIX, effects_of, split_label
 from stbench.benchmarks.report_budget import BudgetTable, Cell, budget_tables, budget_text
-from stbench.benchmarks.report_seeds import RECORD
+from stbench.benchmarks.report_seeds import RECORD, read_record
 from stbench.benchmarks.store import ResultsStore, atomic_write_text
 
 #: (report table key, strategy label, budget) of a budget-table cell; full@1 is (key, "full", 1.0)
@@ -137,9 +145,34 @@ def _spec_cell(spec: RunSpec, keys: List[tuple]) -> Optional[CellId]:
     return None
 
 
-def _specs_for(path, seed: int, profile, data_root, filt) -> List[RunSpec]:
+def _specs_for(path, seed: int, profile, data_root) -> List[RunSpec]:
+    """Every run of the suite at ``seed`` (no --only filter: comparators and trials of a cell
+    in scope may lie outside it)."""
     _, specs = load_suite(Path(path), profile=profile, seeds=[seed], data_root=data_root)
-    return [s for s in specs if matches(s, filt)]
+    return specs
+
+
+def _cell_name(data, cid: CellId) -> Tuple[str, str, str]:
+    """A cell's identity in the record: (table title, with its workload; strategy; budget)."""
+    key, name, b = cid
+    return data.title(key), name, budget_text(b)
+
+
+def _previous(out: Path, margin: float, max_seeds: int) -> Tuple[Dict[Tuple[str, str, str], dict], int]:
+    """The cells of an earlier record of ``out`` by _cell_name, and its rounds (({}, 0) without
+    one); an error when it was written under another rule (its selections and stops would
+    not be this run's)."""
+    rec = read_record(out)
+    if not rec:
+        return {}, 0
+    if float(rec.get("margin", -1)) != float(margin) or int(rec.get("max_seeds", -1)) != int(max_seeds):
+        raise ConfigError(
+            f"{out / RECORD}: written with --margin {rec.get('margin')} --max-seeds {rec.get('max_seeds')}; "
+            f"this run asks for --margin {margin:g} --max-seeds {max_seeds}. Run with the record's values, or "
+            f"move the record away to start the selection anew (its cells would be selected again on their "
+            f"grown seeds)")
+    return ({(c.get("table", c["workload"]), c["strategy"], c["budget"]): c for c in rec.get("cells", [])},
+            int(rec.get("rounds", 0)))
 
 
 def run_until_resolved(path, margin: Optional[float] = None, max_seeds: int = 10, out=None, profile=None, only=None,
@@ -152,7 +185,7 @@ def run_until_resolved(path, margin: Optional[float] = None, max_seeds: int = 10
 
     if max_seeds < 1:
         raise ConfigError(f"--max-seeds must be an integer >= 1, got {max_seeds}")
-    suite, _ = load_suite(Path(path), profile=profile, data_root=data_root)
+    suite, specs = load_suite(Path(path), profile=profile, data_root=data_root)
     base = suite_rules(suite, path)
     rules = VerdictRules(margin_pct=base.margin_pct if margin is None else float(margin), level=base.level,
                          adjust=base.adjust)
@@ -160,15 +193,35 @@ def run_until_resolved(path, margin: Optional[float] = None, max_seeds: int = 10
     first = run_suite(path, profile=profile, only=only, out=out, data_root=data_root, retry_failed=retry_failed,
                       report=False, quiet=quiet)
     out = Path(first["out"])
+    prev, prev_rounds = _previous(out, rules.margin_pct, max_seeds)
     filt = {k: v for k, v in parse_only(only).items() if k != "seed"}
     store = ResultsStore(out)
     data = build_report_data(out, rules)
     tables, sel_v = budget_tables(data), selection_verdicts(data)
-    selected = select(tables, sel_v)
-    start_seeds = {cid: cell.n for cid, cell in cells_of(tables).items()}
+    scope = {_spec_cell(s, list(tables)) for s in specs if matches(s, filt)} - {None}
+    in_scope = [cid for cid in cells_of(tables) if cid in scope]
+    fresh = set(select(tables, sel_v))
+    selected, start_seeds = [], {}
+    for cid in in_scope:
+        old = prev.get(_cell_name(data, cid))
+        if old is None:      # decided now, on the seeds it has
+            start_seeds[cid] = cells_of(tables)[cid].n
+            chosen = cid in fresh
+        else:                # decided by an earlier run, on its first seeds
+            start_seeds[cid] = int(old.get("first_seeds", len(old["seeds"])))
+            chosen = bool(old["selected"])
+        if chosen:
+            selected.append(cid)
     stopped: Dict[CellId, str] = {}
     rounds = 0
     spec_cache: Dict[int, List[RunSpec]] = {}
+
+    def write_record(done: bool) -> None:
+        record = _record(data, tables, in_scope, selected, stopped, start_seeds, rules.margin_pct, max_seeds,
+                         prev_rounds + rounds, prev, done)
+        atomic_write_text(out / RECORD, json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+    write_record(done=False)
     while True:
         plan = plan_round(tables, [c for c in selected if c not in stopped], rules.margin_pct, max_seeds, sel_v)
         stopped.update(plan.stopped)
@@ -183,7 +236,7 @@ def run_until_resolved(path, margin: Optional[float] = None, max_seeds: int = 10
             seed = next(s for s in range(len(have) + 1) if s not in have)
             tried[(key, name, b)] = seed
             if seed not in spec_cache:
-                spec_cache[seed] = _specs_for(path, seed, profile, data_root, filt)
+                spec_cache[seed] = _specs_for(path, seed, profile, data_root)
             want = {(key, name, b), (key, FULL_LABEL, 1.0), (key, FULL_LABEL, b)}
             if (key, name, b) in sel_v:                 # keep the selection effect paired
                 want.add((key, name + CONTROL_SUFFIX, b))
@@ -202,9 +255,10 @@ def run_until_resolved(path, margin: Optional[float] = None, max_seeds: int = 10
         for cid, seed in tried.items():  # no progress (failed run, cell not in the grid): stop, say why
             if seed not in seeds_after.get(cid, []):
                 stopped[cid] = f"seed {seed} did not finish (failed, or the cell is not in the grid at that seed)"
-    record = _record(data, tables, selected, stopped, start_seeds, rules.margin_pct, max_seeds, rounds)
-    atomic_write_text(out / RECORD, json.dumps(record, indent=2, sort_keys=True) + "\n")
-    say(f"until resolved: {len(selected)} cell(s) selected, {rounds} round(s); record: {out / RECORD}")
+        write_record(done=False)
+    write_record(done=True)
+    say(f"until resolved: {len(in_scope)} cell(s) in scope, {len(selected)} selected, {rounds} round(s); "
+        f"record: {out / RECORD}")
     result = {**first, "rounds": rounds, "selected": selected, "stopped": stopped}
     if report:
         from stbench.benchmarks.runner import make_report
@@ -228,19 +282,36 @@ def _finished_seeds(data) -> Dict[CellId, List[int]]:
     return {k: sorted(v) for k, v in seeds.items()}
 
 
-def _record(data, tables, selected, stopped, start_seeds, margin: float, max_seeds: int, rounds: int) -> dict:
+def _record(data, tables, in_scope, selected, stopped, start_seeds, margin: float, max_seeds: int, rounds: int,
+            prev: Dict[Tuple[str, str, str], dict], done: bool) -> dict:
+    """The record: this run's cells (in scope) and the earlier record's other cells, in table
+    order, each with its seeds now; ``done``: False while rounds are still to come (an
+    interrupted run leaves its selected cells marked as going on)."""
     seeds = _finished_seeds(data)
-    cells = []
+    mine = set(in_scope)
+    cells, seen = [], set()
     for cid in cells_of(tables):
         key, name, b = cid
-        if cid in stopped:
-            why = stopped[cid]
-        elif name == FULL_LABEL and b == 1.0:
-            why = "reference (gets the seeds of the cells compared with it)"
-        elif len(seeds.get(cid, [])) > start_seeds.get(cid, 0):
-            why = "resolved after the first seeds; seeds added as a comparator"
+        ident = _cell_name(data, cid)
+        old = prev.get(ident)
+        if cid not in mine and old is None:
+            continue
+        seen.add(ident)
+        if cid not in mine:
+            why, chosen, first_n = old["stopped"], bool(old["selected"]), int(old.get("first_seeds", len(old["seeds"])))
         else:
-            why = "resolved after the first seeds"
-        cells.append({"workload": data.short_title(key), "strategy": name, "budget": budget_text(b),
-                      "seeds": seeds.get(cid, []), "selected": cid in selected, "stopped": why})
-    return {"margin": margin, "max_seeds": max_seeds, "rounds": rounds, "cells": cells}
+            chosen, first_n = cid in selected, start_seeds[cid]
+            if cid in stopped:
+                why = stopped[cid]
+            elif chosen:     # only before the last round: at the end every selected cell has stopped
+                why = "going on (if the run was interrupted: run --until-resolved again with the same scope)"
+            elif name == FULL_LABEL and b == 1.0:
+                why = "reference (gets the seeds of the cells compared with it)"
+            elif len(seeds.get(cid, [])) > first_n:
+                why = "resolved after the first seeds; seeds added as a comparator"
+            else:
+                why = "resolved after the first seeds"
+        cells.append({"workload": data.short_title(key), "table": ident[0], "strategy": name, "budget": ident[2],
+                      "seeds": seeds.get(cid, []), "first_seeds": first_n, "selected": chosen, "stopped": why})
+    cells += [c for ident, c in prev.items() if ident not in seen]   # a cell no longer in the tables: kept as it was
+    return {"margin": margin, "max_seeds": max_seeds, "rounds": rounds, "done": done, "cells": cells}

@@ -179,3 +179,84 @@ def test_every_tuning_trial_of_a_grown_cell_gets_the_seed(tmp_path, monkeypatch)
     assert len(seeds) == 8                       # 4 settings x 2 trials
     for cell, got in seeds.items():
         assert got == {0, 1, 2, 3}, cell
+
+
+def test_only_sets_the_scope_and_records_of_two_scopes_merge(tmp_path):
+    """--only decides which cells are selected and grown; their comparators come from the whole
+    suite (full@1 and the control lie in another experiment here); a second run with another
+    scope keeps the first one's cells in the record; another rule is an error."""
+    from stbench.benchmarks.config import ConfigError
+    suite = tmp_path / "ur.yaml"
+    suite.write_text(SUITE)
+    out = tmp_path / "out"
+    run_suite(suite, out=out, report=False, quiet=True)
+    before = _seeds(out)
+    res = run_until_resolved(suite, margin=1e-6, max_seeds=3, out=out, only=["experiment=few"], quiet=True,
+                             report=False)
+    assert [c[1:] for c in res["selected"]] == [("rs2", 0.5)] and res["rounds"] == 1
+    after = _seeds(out)
+    assert after[("rs2", 0.5)] == {0, 1, 2}
+    assert {k: v for k, v in after.items() if k != ("rs2", 0.5)} == \
+        {k: v for k, v in before.items() if k != ("rs2", 0.5)}      # main's cells: no new seed
+    rec = json.loads((out / "until_resolved.json").read_text())
+    assert rec["done"] and rec["rounds"] == 1
+    assert [(c["strategy"], c["budget"], c["first_seeds"]) for c in rec["cells"]] == [("rs2", "0.5", 2)]
+    assert rec["cells"][0]["stopped"].startswith("cap: 3 seeds")
+    with pytest.raises(ConfigError, match=r"until_resolved.json: written with --margin 1e-06 --max-seeds 3; "
+                                          r"this run asks for --margin 1e-06 --max-seeds 4"):
+        run_until_resolved(suite, margin=1e-6, max_seeds=4, out=out, only=["experiment=main"], quiet=True,
+                           report=False)
+    run_until_resolved(suite, margin=1e-6, max_seeds=3, out=out, only=["experiment=main"], quiet=True, report=False)
+    rec = json.loads((out / "until_resolved.json").read_text())
+    by = {(c["strategy"], c["budget"]): c for c in rec["cells"]}
+    assert set(by) == {("full", "1"), ("full", "0.5"), ("random", "1"), ("random", "0.5"), ("rs2", "0.5")}
+    assert by[("rs2", "0.5")]["stopped"].startswith("cap: 3 seeds")          # kept from the first scope
+    for cell, c in by.items():
+        if cell != ("rs2", "0.5"):     # main's cells have 3 seeds, the cap: decided now, none grows
+            assert c["first_seeds"] == 3 and c["stopped"].startswith(
+                "cap: 3 seeds" if c["selected"] else ("reference", "resolved after the first seeds")), c
+    assert rec["rounds"] == 1 and _seeds(out) == after
+
+
+def test_an_interrupted_run_leaves_its_record_and_a_rerun_keeps_the_first_selection(tmp_path, monkeypatch):
+    """The record is written after the selection and after every round; a rerun takes each
+    cell's selection from it (a cell is selected once, on its first seeds) and goes on."""
+    from stbench.benchmarks import runner
+    suite = tmp_path / "ur.yaml"
+    suite.write_text(SUITE)
+    out = tmp_path / "out"
+    run_suite(suite, out=out, report=False, quiet=True)
+    real = runner.execute
+
+    def stop_after_two(spec, store, **kw):      # the suite's own runs are skipped (done); two new runs, then ^C
+        if stop_after_two.n >= 2:
+            raise KeyboardInterrupt
+        status = real(spec, store, **kw)
+        stop_after_two.n += status == "finished"
+        return status
+    stop_after_two.n = 0
+    monkeypatch.setattr(runner, "execute", stop_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        run_until_resolved(suite, margin=1e-6, max_seeds=5, out=out, quiet=True, report=False)
+    rec = json.loads((out / "until_resolved.json").read_text())
+    by = {(c["strategy"], c["budget"]): c for c in rec["cells"]}
+    assert not rec["done"] and rec["rounds"] == 1          # round 1 (rs2's seed 2) finished, round 2 cut
+    rs2 = by[("rs2", "0.5")]
+    assert rs2["selected"] and rs2["first_seeds"] == 2 and rs2["stopped"].startswith("going on")
+    assert not by[("full", "0.5")]["selected"]
+    # the record's decision stands: select the control by hand, and the rerun grows it as well
+    by[("full", "0.5")]["selected"] = True
+    (out / "until_resolved.json").write_text(json.dumps(rec))
+    monkeypatch.setattr(runner, "execute", real)
+    res = run_until_resolved(suite, margin=1e-6, max_seeds=5, out=out, quiet=True, report=True)
+    assert sorted(c[1:] for c in res["selected"]) == [("full", 0.5), ("rs2", 0.5)]
+    got = _seeds(out)
+    assert got[("rs2", 0.5)] == got[("full", 0.5)] == got[("full", 1.0)] == {0, 1, 2, 3, 4}
+    assert got[("random", 0.5)] == {0, 1, 2}
+    rec = json.loads((out / "until_resolved.json").read_text())
+    by = {(c["strategy"], c["budget"]): c for c in rec["cells"]}
+    assert rec["done"] and rec["rounds"] == 1 + res["rounds"]
+    assert by[("rs2", "0.5")]["stopped"].startswith("cap: 5 seeds") and by[("full", "0.5")]["stopped"].startswith(
+        "cap: 5 seeds")
+    summary = (out / "report" / "budget_summary.md").read_text(encoding="utf-8")
+    assert "stopped before its end" not in summary and "SYNTHETIC · stid" in summary
