@@ -145,11 +145,19 @@ def _spec_cell(spec: RunSpec, keys: List[tuple]) -> Optional[CellId]:
     return None
 
 
-def _specs_for(path, seed: int, profile, data_root) -> List[RunSpec]:
-    """Every run of the suite at ``seed`` (no --only filter: comparators and trials of a cell
-    in scope may lie outside it)."""
+def _specs_by_cell(path, seed: int, profile, data_root, keys: List[tuple]) -> Dict[CellId, List[RunSpec]]:
+    """Every run of the suite at ``seed`` by its budget-table cell (no --only filter:
+    comparators and trials of a cell in scope may lie outside it)."""
     _, specs = load_suite(Path(path), profile=profile, seeds=[seed], data_root=data_root)
-    return specs
+    out: Dict[CellId, List[RunSpec]] = {}
+    for spec in specs:
+        out.setdefault(_spec_cell(spec, keys), []).append(spec)
+    return out
+
+
+def _first_seeds(entry: dict) -> int:
+    """A record entry's seed count when it was selected or not (older records: its seeds)."""
+    return int(entry.get("first_seeds", len(entry["seeds"])))
 
 
 def _cell_name(data, cid: CellId) -> Tuple[str, str, str]:
@@ -199,22 +207,23 @@ def run_until_resolved(path, margin: Optional[float] = None, max_seeds: int = 10
     data = build_report_data(out, rules)
     tables, sel_v = budget_tables(data), selection_verdicts(data)
     scope = {_spec_cell(s, list(tables)) for s in specs if matches(s, filt)} - {None}
-    in_scope = [cid for cid in cells_of(tables) if cid in scope]
+    cells = cells_of(tables)
+    in_scope = [cid for cid in cells if cid in scope]
     fresh = set(select(tables, sel_v))
     selected, start_seeds = [], {}
     for cid in in_scope:
         old = prev.get(_cell_name(data, cid))
         if old is None:      # decided now, on the seeds it has
-            start_seeds[cid] = cells_of(tables)[cid].n
+            start_seeds[cid] = cells[cid].n
             chosen = cid in fresh
         else:                # decided by an earlier run, on its first seeds
-            start_seeds[cid] = int(old.get("first_seeds", len(old["seeds"])))
+            start_seeds[cid] = _first_seeds(old)
             chosen = bool(old["selected"])
         if chosen:
             selected.append(cid)
     stopped: Dict[CellId, str] = {}
     rounds = 0
-    spec_cache: Dict[int, List[RunSpec]] = {}
+    spec_cache: Dict[int, Dict[CellId, List[RunSpec]]] = {}
 
     def write_record(done: bool) -> None:
         record = _record(data, tables, in_scope, selected, stopped, start_seeds, rules.margin_pct, max_seeds,
@@ -236,13 +245,12 @@ def run_until_resolved(path, margin: Optional[float] = None, max_seeds: int = 10
             seed = next(s for s in range(len(have) + 1) if s not in have)
             tried[(key, name, b)] = seed
             if seed not in spec_cache:
-                spec_cache[seed] = _specs_for(path, seed, profile, data_root)
+                spec_cache[seed] = _specs_by_cell(path, seed, profile, data_root, list(tables))
             want = {(key, name, b), (key, FULL_LABEL, 1.0), (key, FULL_LABEL, b)}
             if (key, name, b) in sel_v:                 # keep the selection effect paired
                 want.add((key, name + CONTROL_SUFFIX, b))
-            for spec in spec_cache[seed]:
-                if _spec_cell(spec, list(tables)) in want:
-                    todo[spec.hash] = spec
+            for spec in (s for cid, specs in spec_cache[seed].items() if cid in want for s in specs):  # suite order
+                todo[spec.hash] = spec
         say(f"until resolved, round {rounds}: {len(plan.grow)} cell(s) get a seed, {len(todo)} run(s)")
         for spec in todo.values():
             status = execute(spec, store, data_root=data_root)
@@ -298,7 +306,7 @@ def _record(data, tables, in_scope, selected, stopped, start_seeds, margin: floa
             continue
         seen.add(ident)
         if cid not in mine:
-            why, chosen, first_n = old["stopped"], bool(old["selected"]), int(old.get("first_seeds", len(old["seeds"])))
+            why, chosen, first_n = old["stopped"], bool(old["selected"]), _first_seeds(old)
         else:
             chosen, first_n = cid in selected, start_seeds[cid]
             if cid in stopped:
